@@ -1,0 +1,52 @@
+"""Shared fixtures. Nothing here reaches the Hugging Face Hub: offline mode is forced for the whole run."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from pathlib import Path
+
+import pytest
+
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+
+from tutor.config import ROOT, Settings  # noqa: E402
+
+# The dequantized embedded model is cached here across runs (and shared with `make run`), so only the first
+# test session on a machine pays the ~30 s conversion.
+MODEL_CACHE_DATA_DIR = Path(os.environ.get("TUTOR_DATA_DIR", ROOT / ".tutor-data"))
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    """Settings with a private data dir (progress, readings index) for one test."""
+    return Settings.from_env({}, data_dir=tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def chat_model():
+    """The real embedded default model, loaded once per test session."""
+    from tutor.model import load_model
+
+    return load_model(Settings.from_env({}, data_dir=MODEL_CACHE_DATA_DIR, adapter="none"))
+
+
+@pytest.fixture(scope="session")
+def served_model():
+    """The model as the app serves it by default (with the shipped adapter when there is one)."""
+    from tutor.model import load_model
+
+    return load_model(Settings.from_env({}, data_dir=MODEL_CACHE_DATA_DIR))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def chromium_path() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")

@@ -1,0 +1,184 @@
+"""The transformers back-end of the chat-model interface (tutor.model.ChatModel).
+
+This package is the only importer of torch, transformers, peft and bitsandbytes in the app
+(tutor.train imports them too, for training).
+"""
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Iterator
+
+import torch
+from jinja2 import TemplateError
+from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+from tutor.config import Settings
+from tutor.prompts import PROMPTS_DIR
+from tutor.errors import GenerationError
+from tutor.hf import loading
+from tutor.hf.processors import (
+    FrequencyPenaltyLogitsProcessor,
+    PresencePenaltyLogitsProcessor,
+    StopOnSequences,
+    cut_at_stop,
+    safe_prefix_length,
+)
+from tutor.model import GenerationSettings, Message, ModelInfo
+
+log = logging.getLogger(__name__)
+
+TRUNCATION_MARK = "\n[... cut to fit the model's context window ...]"
+
+
+class _Cancelled(StoppingCriteria):
+    def __init__(self, event: threading.Event):
+        self.event = event
+
+    def __call__(self, input_ids, scores, **kwargs):
+        return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
+
+
+class HFChatModel:
+    def __init__(self, loaded: loading.Loaded):
+        self.loaded = loaded
+        self.model = loaded.model
+        self.tokenizer = loaded.tokenizer
+        self._lock = threading.Lock()  # one generate() at a time: the seed and the CPU threads are global
+        if not self.tokenizer.chat_template:  # a base model: use the project's plain transcript format
+            self.tokenizer.chat_template = (PROMPTS_DIR / "plain_chat.md").read_text()
+        self.folds_system = not self._accepts_system_role()
+        config = getattr(self.model, "config", None)
+        window = getattr(config, "max_position_embeddings", None) or self.tokenizer.model_max_length
+        self.info = ModelInfo(
+            name=loaded.name,
+            adapter=loaded.adapter,
+            device=loaded.device,
+            dtype=loaded.dtype,
+            quantization=loaded.quantization,
+            context_window=int(min(window, 1_000_000)),
+            extra={"source": loaded.source, "load_seconds": round(loaded.load_seconds, 2),
+                   "from_cache": loaded.from_cache, "folds_system_role": self.folds_system},
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "HFChatModel":
+        return cls(loading.load(settings))
+
+    # -- prompt text -----------------------------------------------------------------------------------
+    def _accepts_system_role(self) -> bool:
+        """Mistral-7B-Instruct v0.1/v0.2 templates raise on a system message; probe once instead of guessing."""
+        try:
+            self.tokenizer.apply_chat_template(
+                [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}], tokenize=False
+            )
+            return True
+        except (TemplateError, ValueError):
+            return False
+
+    def _prepare(self, messages: list[Message]) -> list[Message]:
+        messages = [{"role": m["role"], "content": m["content"]} for m in messages]
+        if self.folds_system and messages and messages[0]["role"] == "system":
+            system, rest = messages[0], messages[1:]
+            if rest and rest[0]["role"] == "user":
+                rest[0] = {"role": "user", "content": f"{system['content']}\n\n{rest[0]['content']}"}
+            else:
+                rest.insert(0, {"role": "user", "content": system["content"]})
+            messages = rest
+        return messages
+
+    def render(self, messages: list[Message]) -> str:
+        return self.tokenizer.apply_chat_template(self._prepare(messages), tokenize=False, add_generation_prompt=True)
+
+    def encode(self, messages: list[Message]) -> dict:
+        return self.tokenizer.apply_chat_template(
+            self._prepare(messages), add_generation_prompt=True, return_tensors="pt", return_dict=True
+        ).to(self.model.device)
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    def fit_messages(self, messages: list[Message], reserve: int) -> tuple[list[Message], bool]:
+        budget = self.info.context_window - reserve
+        messages = list(messages)
+        cut = False
+        # Drop the oldest turns after the system message until the conversation fits.
+        while self.count_tokens(self.render(messages)) > budget and len(messages) > 2:
+            drop = 1 if messages[0]["role"] == "system" else 0
+            messages.pop(drop)
+            cut = True
+        over = self.count_tokens(self.render(messages)) - budget
+        if over > 0:  # the last message alone is too long: keep its beginning
+            last = messages[-1]
+            ids = self.tokenizer(last["content"], add_special_tokens=False)["input_ids"]
+            keep = max(0, len(ids) - over - self.count_tokens(TRUNCATION_MARK) - 8)
+            text = self.tokenizer.decode(ids[:keep]) + TRUNCATION_MARK
+            messages[-1] = {"role": last["role"], "content": text}
+            cut = True
+        return messages, cut
+
+    # -- generation ------------------------------------------------------------------------------------
+    def _generate_kwargs(self, inputs: dict, settings: GenerationSettings, cancel: threading.Event) -> dict:
+        prompt_length = inputs["input_ids"].shape[1]
+        processors = LogitsProcessorList()
+        if settings.frequency_penalty:
+            processors.append(FrequencyPenaltyLogitsProcessor(settings.frequency_penalty, prompt_length))
+        if settings.presence_penalty:
+            processors.append(PresencePenaltyLogitsProcessor(settings.presence_penalty, prompt_length))
+        stopping = StoppingCriteriaList([_Cancelled(cancel)])
+        if settings.stop:
+            stopping.append(StopOnSequences(settings.stop, self.tokenizer, prompt_length))
+        sampling = (
+            {"do_sample": False, "temperature": None, "top_k": None, "top_p": None}
+            if settings.greedy
+            else {"do_sample": True, "temperature": settings.temperature,
+                  "top_k": settings.top_k or None, "top_p": settings.top_p}
+        )
+        return dict(
+            **inputs,
+            **sampling,
+            max_new_tokens=settings.max_new_tokens,
+            repetition_penalty=settings.repetition_penalty,
+            logits_processor=processors,
+            stopping_criteria=stopping,
+            pad_token_id=self.tokenizer.pad_token_id,
+        )
+
+    def stream(self, messages: list[Message], settings: GenerationSettings) -> Iterator[str]:
+        inputs = self.encode(messages)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True, timeout=600)
+        cancel = threading.Event()
+        kwargs = self._generate_kwargs(inputs, settings, cancel)
+        failure: list[BaseException] = []
+
+        def run():
+            try:
+                with self._lock, torch.inference_mode():
+                    if settings.seed is not None:
+                        torch.manual_seed(settings.seed)
+                    self.model.generate(**kwargs, streamer=streamer)
+            except Exception as exc:  # surfaced to the caller below
+                log.exception("generation failed")
+                failure.append(exc)
+                streamer.end()
+
+        worker = threading.Thread(target=run, daemon=True)
+        worker.start()
+        shown = 0
+        text = ""
+        try:
+            for chunk in streamer:
+                text += chunk
+                head, stopped = cut_at_stop(text, settings.stop)
+                limit = len(head) if stopped else safe_prefix_length(text, settings.stop)
+                if limit > shown:
+                    yield text[shown:limit]
+                    shown = limit
+                if stopped:
+                    return
+            if len(text) > shown:
+                yield text[shown:]
+            if failure:
+                raise GenerationError(f"The model failed while writing: {failure[0]}") from failure[0]
+        finally:
+            cancel.set()  # also stops the worker when the caller stops reading early

@@ -1,0 +1,136 @@
+"""The browser app: the only module that imports Gradio. ``build_app(tutor)`` returns the Blocks.
+
+Handlers are thin: they normalise Gradio's shapes into plain strings and call the framework-free tutor code.
+"""
+from __future__ import annotations
+
+import copy
+import importlib.util
+import logging
+from typing import Iterator
+
+import gradio as gr
+
+from tutor import playground
+from tutor.errors import TutorError
+from tutor.model import GenerationSettings
+from tutor.tutor import Session, Tutor
+
+log = logging.getLogger(__name__)
+
+# On a ZeroGPU Space, functions that use the GPU must be wrapped by spaces.GPU; elsewhere it is a no-op.
+if importlib.util.find_spec("spaces") is not None:
+    import spaces
+
+    gpu = spaces.GPU
+else:
+    def gpu(fn):
+        return fn
+
+CSS = """
+.tutor-note {font-size: 0.9em; opacity: 0.85}
+"""
+
+
+def text_of(content) -> str:
+    """Gradio 6 sends message content as a string (from gradio_client) or a list of parts (from the browser)."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, dict):
+        return str(content.get("text") or content.get("value") or "")
+    if isinstance(content, (list, tuple)):
+        return "\n".join(text_of(part) for part in content if text_of(part))
+    return str(content)
+
+
+def plain_history(history) -> list[dict]:
+    return [
+        {"role": m["role"], "content": text_of(m.get("content"))}
+        for m in (history or [])
+        if isinstance(m, dict) and m.get("role") in ("user", "assistant") and text_of(m.get("content"))
+    ]
+
+
+def build_app(tutor: Tutor) -> gr.Blocks:
+    info = tutor.model.info
+    adapter = f" + adapter `{info.adapter}`" if info.adapter else ""
+    quant = f", {info.quantization}" if info.quantization else ""
+
+    @gpu
+    def chat(message, history, session: Session) -> Iterator[tuple[str, Session]]:
+        session = copy.deepcopy(session) if session else Session()
+        reply = ""
+        for chunk in tutor.reply(text_of(message), plain_history(history), session):
+            reply += chunk
+            yield reply, session
+        if not reply:
+            yield "(The model returned an empty reply. Try rephrasing, or `/help`.)", session
+
+    @gpu
+    def run_playground(system, prompt, max_new_tokens, temperature, top_k, top_p,
+                       repetition_penalty, frequency_penalty, presence_penalty, stop, seed):
+        try:
+            settings = GenerationSettings(
+                max_new_tokens=int(max_new_tokens), temperature=float(temperature), top_k=int(top_k),
+                top_p=float(top_p), repetition_penalty=float(repetition_penalty),
+                frequency_penalty=float(frequency_penalty), presence_penalty=float(presence_penalty),
+                stop=playground.parse_stops(stop), seed=int(seed) if seed not in (None, "", -1) else None,
+            )
+            for state in playground.run(tutor.model, text_of(system), text_of(prompt), settings):
+                yield state.reply, state.rendered, state.counts_markdown()
+        except (ValueError, TutorError) as exc:
+            yield f"⚠️ {exc}", "", ""
+
+    with gr.Blocks(title="Prompt-engineering tutor") as demo:
+        gr.Markdown(
+            f"# Prompt-engineering tutor\nModel: **{info.name}**{adapter} on {info.device} ({info.dtype}{quant}). "
+            "Type `/help` in the chat to see the commands."
+        )
+        session = gr.State(Session())
+        with gr.Tab("Tutor", id="tutor"):
+            gr.ChatInterface(
+                fn=chat,
+                chatbot=gr.Chatbot(label="Tutor", height=520, placeholder="Ask about prompting, or type /lessons"),
+                textbox=gr.Textbox(placeholder="Ask a question, or /lesson delimiters", submit_btn=True),
+                additional_inputs=[session],
+                additional_outputs=[session],
+                api_name="chat",
+                concurrency_limit=tutor.settings.concurrency,
+            )
+        with gr.Tab("Playground", id="playground"):
+            gr.Markdown("Run any prompt on the model. Every generation setting is here; the box on the right shows "
+                        "the exact text the model received, with its chat template applied.")
+            with gr.Row():
+                with gr.Column(scale=3):
+                    system = gr.Textbox(label="System message (optional)", lines=2)
+                    prompt = gr.Textbox(label="Prompt", lines=6, placeholder="Summarize the text in ```...```")
+                    run_btn = gr.Button("Run", variant="primary")
+                    output = gr.Textbox(label="Model output", lines=8, interactive=False)
+                    counts = gr.Markdown()
+                with gr.Column(scale=2):
+                    max_new = gr.Slider(1, 1024, value=128, step=1, label="Max new tokens")
+                    temperature = gr.Slider(0, 2, value=0.7, step=0.05, label="Temperature (0 = greedy)")
+                    top_k = gr.Slider(0, 200, value=50, step=1, label="Top-k (0 = off)")
+                    top_p = gr.Slider(0.05, 1, value=0.95, step=0.05, label="Top-p (1 = off)")
+                    repetition = gr.Slider(0.5, 2, value=1.0, step=0.05, label="Repetition penalty (1 = off)")
+                    frequency = gr.Slider(0, 2, value=0, step=0.05, label="Frequency penalty")
+                    presence = gr.Slider(0, 2, value=0, step=0.05, label="Presence penalty")
+                    stop = gr.Textbox(label="Stop sequences (one per line)", lines=2)
+                    seed = gr.Number(label="Seed (-1 = random)", value=-1, precision=0)
+            rendered = gr.Code(label="Exact text sent to the model", language=None, interactive=False)
+            run_btn.click(
+                run_playground,
+                [system, prompt, max_new, temperature, top_k, top_p, repetition, frequency, presence, stop, seed],
+                [output, rendered, counts],
+                api_name="playground",
+                concurrency_limit=tutor.settings.concurrency,
+            )
+    demo.queue(max_size=tutor.settings.queue_size, default_concurrency_limit=tutor.settings.concurrency)
+    return demo
+
+
+def launch(demo: gr.Blocks, **kwargs):
+    """Launch with the app's theme and CSS (they belong to launch() in Gradio 6)."""
+    return demo.launch(css=CSS, theme=gr.themes.Soft(), **kwargs)
