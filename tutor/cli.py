@@ -29,6 +29,17 @@ def cmd_serve(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_prepare(args, settings: Settings) -> int:
+    """Everything a first start would do, ahead of time: convert and cache the model, index the readings."""
+    from tutor.runtime import build_tutor
+
+    tutor = build_tutor(settings)
+    info = tutor.model.info
+    print(f"ready: {info.name} (adapter: {info.adapter or 'none'}) in {info.extra.get('load_seconds')} s; "
+          + ", ".join(f"{k}: {v}" for k, v in tutor.counts().items()))
+    return 0
+
+
 def cmd_chat(args, settings: Settings) -> int:
     from tutor.runtime import build_tutor
     from tutor.tutor import Session
@@ -68,6 +79,8 @@ def parser() -> argparse.ArgumentParser:
 
     sub.add_parser("serve", help="start the web app").set_defaults(fn=cmd_serve)
 
+    sub.add_parser("prepare", help="cache the model and index the readings").set_defaults(fn=cmd_prepare)
+
     s = sub.add_parser("chat", help="ask the tutor one question and stream the reply")
     s.add_argument("message")
     s.set_defaults(fn=cmd_chat)
@@ -82,10 +95,11 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
-    logging.basicConfig(level=os.environ.get("TUTOR_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
     args = parser().parse_args(argv)
     try:
-        return args.fn(args, Settings.from_env())
+        settings = Settings.from_env()
+        logging.basicConfig(level=settings.log_level, format="%(levelname)s %(name)s: %(message)s")
+        return args.fn(args, settings)
     except TutorError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

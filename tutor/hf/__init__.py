@@ -182,3 +182,5 @@ class HFChatModel:
                 raise GenerationError(f"The model failed while writing: {failure[0]}") from failure[0]
         finally:
             cancel.set()  # also stops the worker when the caller stops reading early
+            # Wait for it: a thread still inside torch at interpreter exit aborts the process (exit 134).
+            worker.join(timeout=60)

@@ -1,0 +1,67 @@
+"""The app served on a free port and scripted through gradio_client, as another program would."""
+import pytest
+from gradio_client import Client
+
+from tests.conftest import free_port
+from tutor import ui
+from tutor.config import Settings
+from tutor.runtime import build_tutor
+
+pytestmark = pytest.mark.model
+
+
+@pytest.fixture(scope="module")
+def served(chat_model, tmp_path_factory):
+    settings = Settings.from_env({}, data_dir=tmp_path_factory.mktemp("app-data"), max_new_tokens=24)
+    tutor = build_tutor(settings, model=chat_model)
+    demo = ui.build_app(tutor)
+    port = free_port()
+    ui.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield tutor, Client(f"http://127.0.0.1:{port}/", verbose=False)
+    demo.close()
+
+
+def test_chat_endpoint_streams_a_real_reply(served):
+    _, client = served
+    job = client.submit("What is a delimiter in a prompt?", api_name="/chat")
+    updates = list(job)
+    reply = job.result()
+    reply = reply[0] if isinstance(reply, (list, tuple)) else reply
+    assert len(updates) > 1, "the reply should arrive in several streamed updates"
+    assert len(str(reply).split()) >= 3
+
+
+def test_empty_message_gets_a_note_and_no_model_call(served, monkeypatch):
+    tutor, client = served
+    monkeypatch.setattr(tutor.model, "stream", lambda *a, **k: pytest.fail("the model was called"))
+    reply = client.predict("   ", api_name="/chat")
+    assert "empty" in str(reply).lower()
+
+
+def test_a_failing_generation_is_shown_and_the_app_keeps_serving(served, monkeypatch):
+    tutor, client = served
+    original = tutor.model.stream
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory (simulated)")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(tutor.model, "stream", broken)
+    assert "something went wrong" in str(client.predict("hello", api_name="/chat")).lower()
+    monkeypatch.setattr(tutor.model, "stream", original)
+    assert len(str(client.predict("Name one prompting tactic.", api_name="/chat"))) > 5
+
+
+def test_playground_returns_output_rendered_prompt_and_counts(served):
+    _, client = served
+    output, rendered, counts = client.predict(
+        "You answer in one word.", "Name a colour.", 8, 0, 50, 0.95, 1.0, 0, 0, "", -1, api_name="/playground")
+    assert output.strip()
+    assert "You answer in one word." in rendered and "<|im_start|>assistant" in rendered
+    assert "prompt" in counts and "8,192" in counts
+
+
+def test_playground_reports_bad_input(served):
+    _, client = served
+    output, _, _ = client.predict("", "   ", 8, 0, 50, 0.95, 1.0, 0, 0, "", -1, api_name="/playground")
+    assert "empty" in output.lower()

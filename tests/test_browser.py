@@ -1,0 +1,80 @@
+"""A real browser (Debian's Chromium, driven by Playwright) using the app as a learner would."""
+import os
+
+import pytest
+
+from tests.conftest import chromium_path, free_port
+from tutor import ui
+from tutor.config import Settings
+from tutor.runtime import build_tutor
+
+pytestmark = [pytest.mark.model, pytest.mark.browser]
+
+CHROMIUM = chromium_path()
+if CHROMIUM is None:
+    if os.environ.get("CI") == "true":
+        raise RuntimeError("CI=true but no Chromium found: .ci/run installs Debian's `chromium`; install it.")
+    pytest.skip("no Chromium on this machine: `apt-get install chromium` to run the browser tests",
+                allow_module_level=True)
+
+# Debian's Chromium as root in a sandbox-less container, with no network but loopback.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def app_url(chat_model, tmp_path_factory):
+    settings = Settings.from_env({}, data_dir=tmp_path_factory.mktemp("browser-data"), max_new_tokens=24)
+    demo = ui.build_app(build_tutor(settings, model=chat_model))
+    port = free_port()
+    ui.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, app_url, tmp_path):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(app_url)
+    page.wait_for_selector("textarea", timeout=60_000)
+    yield page
+    page.screenshot(path=str(tmp_path / "last.png"))
+    page.close()
+
+
+def test_chat_message_gets_a_streamed_reply(page):
+    box = page.get_by_placeholder("Ask a question, or /lesson delimiters")
+    box.fill("What is a delimiter?")
+    box.press("Enter")
+    page.wait_for_selector('[data-testid="user"]', timeout=30_000)
+    bot = page.locator('[data-testid="bot"]').last
+    bot.wait_for(timeout=60_000)
+    page.wait_for_function(
+        "() => { const b = document.querySelectorAll('[data-testid=\"bot\"]');"
+        " return b.length && b[b.length-1].innerText.trim().split(/\\s+/).length >= 3; }", timeout=90_000)
+    assert "delimiter" in page.locator('[data-testid="user"]').last.inner_text().lower()
+
+
+def test_playground_setting_changes_and_runs(page):
+    page.get_by_role("tab", name="Playground").click()
+    page.get_by_label("Prompt", exact=True).fill("Say hello.")
+    temperature = page.get_by_label("Temperature (0 = greedy)", exact=False).locator("visible=true").first
+    max_new = page.locator("input[type=number]").first  # the first slider's number box: max new tokens
+    max_new.fill("6")
+    max_new.press("Enter")
+    page.get_by_role("button", name="Run").click()
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('textarea')].some(t => t.disabled && t.value.trim().length > 0)",
+        timeout=60_000)
+    page.wait_for_selector("text=of a 8,192-token context window", timeout=30_000)
+    assert temperature is not None

@@ -1,0 +1,44 @@
+"""The `tutor` command, run as a user runs it: a subprocess with only environment variables to configure it."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import MODEL_CACHE_DATA_DIR
+
+pytestmark = pytest.mark.model
+
+
+def tutor(*args, env=None, timeout=300):
+    full_env = {**os.environ, "TUTOR_DATA_DIR": str(MODEL_CACHE_DATA_DIR), **(env or {})}
+    return subprocess.run([sys.executable, "-m", "tutor.cli", *args], capture_output=True, text=True,
+                          env=full_env, timeout=timeout)
+
+
+def test_info_json_tells_what_is_loaded():
+    result = tutor("info", "--json")
+    assert result.returncode == 0, result.stderr
+    info = json.loads(result.stdout)
+    assert "SmolLM2-135M" in info["name"] and info["device"] == "cpu" and info["dtype"] == "float32"
+    assert info["context_window"] == 8192 and info["extra"]["from_cache"] is True
+    for key in ("adapter", "quantization", "lessons", "readings"):
+        assert key in info
+
+
+def test_chat_streams_a_reply_to_stdout():
+    result = tutor("chat", "In one sentence, what is few-shot prompting?", env={"TUTOR_MAX_NEW_TOKENS": "30"})
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.split()) >= 3
+
+
+@pytest.mark.parametrize("env, needle", [
+    ({"TUTOR_MODEL": "no-such-org/no-such-model", "TUTOR_ADAPTER": "none"}, "TUTOR_MODEL='no-such-org/no-such-model'"),
+    ({"TUTOR_ADAPTER": "missing-adapter"}, "TUTOR_ADAPTER='missing-adapter'"),
+    ({"TUTOR_4BIT": "sometimes"}, "TUTOR_4BIT='sometimes'"),
+])
+def test_bad_settings_exit_non_zero_with_the_variable_named(env, needle):
+    result = tutor("info", "--json", env=env)
+    assert result.returncode != 0
+    assert needle in result.stderr and "Traceback" not in result.stderr
