@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 import logging
+import uuid
 from typing import Iterator
 
 import gradio as gr
@@ -14,6 +15,7 @@ import gradio as gr
 from tutor import playground
 from tutor.errors import TutorError
 from tutor.model import GenerationSettings
+from tutor.progress import learner_id
 from tutor.tutor import Session, Tutor
 
 log = logging.getLogger(__name__)
@@ -83,22 +85,88 @@ def build_app(tutor: Tutor) -> gr.Blocks:
         except (ValueError, TutorError) as exc:
             yield f"⚠️ {exc}", "", ""
 
+    def lesson_choices() -> list[tuple[str, str]]:
+        return [(f"{l.title} ({l.id})", l.id) for l in tutor.course.lessons] if tutor.course else []
+
     with gr.Blocks(title="Prompt-engineering tutor") as demo:
         gr.Markdown(
             f"# Prompt-engineering tutor\nModel: **{info.name}**{adapter} on {info.device} ({info.dtype}{quant}). "
             "Type `/help` in the chat to see the commands."
         )
         session = gr.State(Session())
+        browser_id = gr.BrowserState("", storage_key="prompt-tutor-learner")
         with gr.Tab("Tutor", id="tutor"):
-            gr.ChatInterface(
-                fn=chat,
-                chatbot=gr.Chatbot(label="Tutor", height=520, placeholder="Ask about prompting, or type /lessons"),
-                textbox=gr.Textbox(placeholder="Ask a question, or /lesson delimiters", submit_btn=True),
-                additional_inputs=[session],
-                additional_outputs=[session],
-                api_name="chat",
-                concurrency_limit=tutor.settings.concurrency,
-            )
+            with gr.Row():
+                with gr.Column(scale=3):
+                    chatbot = gr.Chatbot(label="Tutor", height=560,
+                                         placeholder="Ask about prompting, or pick a lesson on the right")
+                    gr.ChatInterface(
+                        fn=chat,
+                        chatbot=chatbot,
+                        textbox=gr.Textbox(placeholder="Ask a question, or /lesson delimiters", submit_btn=True),
+                        additional_inputs=[session],
+                        additional_outputs=[session],
+                        api_name="chat",
+                        concurrency_limit=tutor.settings.concurrency,
+                    )
+                with gr.Column(scale=2):
+                    name = gr.Textbox(label="Your name (your progress is saved under it)", max_length=64)
+                    lesson = gr.Dropdown(lesson_choices(), label="Lesson", value=None)
+                    with gr.Row():
+                        start_btn = gr.Button("Start lesson", variant="primary")
+                        hint_btn = gr.Button("Hint")
+                        next_btn = gr.Button("Next")
+                    submission = gr.Textbox(label="Your submission", lines=6,
+                                            placeholder="Your prompt (use {input} for the material) or your answer")
+                    submit_btn = gr.Button("Submit for grading", variant="primary")
+                    with gr.Accordion("Progress", open=False):
+                        progress = gr.Markdown()
+                        refresh_btn = gr.Button("Refresh progress", size="sm")
+                    reload_btn = gr.Button("Reload lessons", size="sm")
+                    reload_status = gr.Markdown()
+
+            def command_handler(make_command):
+                @gpu
+                def handler(history, session: Session, *args):
+                    command = make_command(*args)
+                    session = copy.deepcopy(session) if session else Session()
+                    history = list(history or []) + [{"role": "user", "content": command},
+                                                     {"role": "assistant", "content": ""}]
+                    reply = ""
+                    for chunk in tutor.reply(command, [], session):
+                        reply += chunk
+                        history[-1] = {"role": "assistant", "content": reply}
+                        yield history, session
+                return handler
+
+            chat_io = dict(outputs=[chatbot, session], concurrency_limit=tutor.settings.concurrency)
+            start_btn.click(command_handler(lambda lid: f"/lesson {lid or ''}".strip()),
+                            [chatbot, session, lesson], api_name="start_lesson", **chat_io)
+            hint_btn.click(command_handler(lambda: "/hint"), [chatbot, session], api_name="hint", **chat_io)
+            next_btn.click(command_handler(lambda: "/next"), [chatbot, session], api_name="next", **chat_io)
+            submit_btn.click(command_handler(lambda text: f"/submit {text or ''}".strip()),
+                             [chatbot, session, submission], api_name="submit", **chat_io)
+
+            def identify(stored_id, learner_name, session: Session):
+                stored_id = stored_id or f"learner-{uuid.uuid4().hex[:8]}"
+                session = copy.deepcopy(session) if session else Session()
+                session.learner = learner_id(learner_name, stored_id)
+                return stored_id, session, progress_markdown(session)
+
+            def progress_markdown(session: Session) -> str:
+                return tutor.course.progress.markdown(session.learner) if tutor.course else ""
+
+            demo.load(identify, [browser_id, name, session], [browser_id, session, progress], api_visibility="private")
+            name.blur(identify, [browser_id, name, session], [browser_id, session, progress], api_visibility="private")
+            refresh_btn.click(lambda s: progress_markdown(s), [session], [progress], api_name="progress")
+            submit_btn.click(lambda s: progress_markdown(s), [session], [progress], api_visibility="private")
+
+            def reload_lessons():
+                message = tutor.course.reload_message() if tutor.course else "No course is loaded."
+                return gr.update(choices=lesson_choices()), message
+
+            reload_btn.click(reload_lessons, None, [lesson, reload_status], api_name="reload_lessons")
+
         with gr.Tab("Playground", id="playground"):
             gr.Markdown("Run any prompt on the model. Every generation setting is here; the box on the right shows "
                         "the exact text the model received, with its chat template applied.")

@@ -1,0 +1,130 @@
+"""The lesson flow in the chat and learner progress in SQLite, with a scripted model (orchestration only)."""
+import sqlite3
+
+import pytest
+
+from tests.fakes import ScriptedModel
+from tutor.config import ROOT, Settings
+from tutor.course import Course
+from tutor.grading import Grader
+from tutor.progress import Progress, learner_id
+from tutor.tutor import Session, Tutor
+
+SOUND = "Summarise the review between the triple backticks in one sentence.\n```\n{input}\n```"
+
+
+@pytest.fixture
+def make_tutor(tmp_path):
+    def make(*replies, lessons_dir=ROOT / "lessons"):
+        settings = Settings.from_env({}, data_dir=tmp_path / "data", lessons_dir=lessons_dir)
+        model = ScriptedModel(*replies)
+        course = Course(settings, Grader(model), Progress(settings.progress_db))
+        return Tutor(settings, model, course=course)
+    return make
+
+
+def say(tutor, text, session):
+    return "".join(tutor.reply(text, [], session))
+
+
+def test_a_lesson_end_to_end_in_the_chat(make_tutor):
+    tutor = make_tutor("A quiet fan with a flimsy base.", "VERDICT: yes\nREASON: fine")
+    s = Session(learner="ada")
+    intro = say(tutor, "/lesson delimiters", s)
+    assert "Mark the parts of your input" in intro and "Exercise 1 of" in intro and "summarize-review" in intro
+    exercise = tutor.course.current(s)[1]
+    assert exercise.solution.strip() not in intro
+
+    first = say(tutor, "/hint", s)
+    second = say(tutor, "/hint", s)
+    assert "Hint 1 of" in first and "Hint 2 of" in second and exercise.solution.strip() not in first + second
+
+    empty = say(tutor, "/submit   ", s)
+    assert "empty" in empty.lower()
+    weak = say(tutor, "/submit summarize this: {input}", s)
+    assert "Not yet" in weak and "input_delimited" in weak and "ROUGE" in weak
+    assert exercise.solution.strip() not in weak
+    good = say(tutor, f"/submit {SOUND}", s)
+    assert "Passed" in good and exercise.solution.strip() in good  # the model solution only after a pass
+
+    nxt = say(tutor, "/next", s)
+    assert "Exercise 2 of" in nxt and s.exercise_index == 1
+
+
+def test_the_solution_comes_after_the_last_hint(make_tutor):
+    tutor = make_tutor("x")
+    s = Session()
+    say(tutor, "/lesson few-shot", s)
+    exercise = tutor.course.current(s)[1]
+    replies = [say(tutor, "/hint", s) for _ in exercise.hints]
+    assert all(exercise.solution.strip() not in r for r in replies)
+    assert exercise.solution.strip() in say(tutor, "/hint", s)
+
+
+def test_free_questions_do_not_carry_the_solution(make_tutor):
+    tutor = make_tutor("Think about where the review starts and ends.")
+    s = Session()
+    say(tutor, "/lesson delimiters", s)
+    say(tutor, "Can you just write the prompt for me?", s)
+    system = tutor.model.prompts[-1][0]["content"]
+    exercise = tutor.course.current(s)[1]
+    assert exercise.task.strip()[:40] in system and exercise.solution.strip() not in system
+    assert "Never write the finished answer" in system
+
+
+def test_unknown_lesson_and_command_get_clear_messages(make_tutor):
+    tutor = make_tutor("x")
+    s = Session()
+    assert "no lesson 'nope'" in say(tutor, "/lesson nope", s) and "delimiters" in say(tutor, "/lesson nope", s)
+    assert "/help" in say(tutor, "/dance", s)
+    assert "no exercise" in say(tutor, "/hint", s).lower()
+
+
+def test_reload_picks_up_a_new_lesson_and_reports_a_bad_one(make_tutor, tmp_path):
+    folder = tmp_path / "lessons"
+    folder.mkdir()
+    (folder / "delimiters.yaml").write_text((ROOT / "lessons" / "delimiters.yaml").read_text())
+    tutor = make_tutor("x", lessons_dir=folder)
+    assert tutor.course.lessons.ids == ["delimiters"]
+    (folder / "few-shot.yaml").write_text((ROOT / "lessons" / "few-shot.yaml").read_text())
+    (folder / "broken.yaml").write_text("id: broken\ntitle: [unclosed\n")
+    message = say(tutor, "/reload", Session())
+    assert tutor.course.lessons.ids == ["delimiters", "few-shot"]
+    assert "broken.yaml:" in message
+
+
+def test_progress_survives_a_restart(make_tutor, tmp_path):
+    tutor = make_tutor("A quiet fan with a flimsy base.", "VERDICT: yes\nREASON: fine")
+    s = Session(learner="grace")
+    say(tutor, "/lesson delimiters", s)
+    say(tutor, "/hint", s)
+    say(tutor, f"/submit {SOUND}", s)
+    db = tutor.settings.progress_db
+    del tutor
+
+    reopened = Progress(db)  # a new process would open the same file
+    summary = reopened.summary("grace")
+    assert summary["exercises"][0] == {"lesson": "delimiters", "exercise": "summarize-review", "attempts": 1,
+                                       "best_score": summary["exercises"][0]["best_score"], "passed": True,
+                                       "hints_used": 1}
+    assert "summarize-review" in reopened.markdown("grace")
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+    later = make_tutor("x")  # same data dir: a restarted app
+    s2 = Session(learner="grace")
+    say(later, "/lesson delimiters", s2)
+    assert s2.hints_shown == 1 and s2.solved
+
+
+def test_completing_every_exercise_completes_the_lesson(tmp_path):
+    progress = Progress(tmp_path / "p.sqlite3")
+    progress.record_attempt("l", "a", "x", 0.9, True, 0)
+    progress.mark_completed("l", "a")
+    assert progress.summary("l")["completed_lessons"] == ["a"]
+
+
+def test_learner_ids_are_cleaned():
+    assert learner_id("  Ada Lovelace ", "fallback") == "Ada Lovelace"
+    assert learner_id("<script>", "fallback") == "script"
+    assert learner_id("", "learner-1234") == "learner-1234"
