@@ -27,3 +27,15 @@ class ScriptedModel:
 
     def fit_messages(self, messages, reserve):
         return list(messages), False
+
+
+class RoutedModel(ScriptedModel):
+    """Answers judge prompts (they ask for a VERDICT line) with ``verdict`` and everything else with ``output``."""
+
+    def __init__(self, output: str, verdict: str):
+        super().__init__(output)
+        self.output, self.verdict = output, verdict
+
+    def stream(self, messages, settings):
+        self.prompts.append(messages)
+        yield self.verdict if "VERDICT:" in messages[-1]["content"] else self.output

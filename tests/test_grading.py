@@ -2,7 +2,7 @@
 import pytest
 import yaml
 
-from tests.fakes import ScriptedModel
+from tests.fakes import RoutedModel, ScriptedModel
 from tutor.config import ROOT
 from tutor.grading import EmptySubmission, Grader, feedback_markdown, fill_input, parse_verdict
 from tutor.lessons import load_lessons
@@ -82,11 +82,29 @@ def test_json_shape_and_feedback_list_every_check():
     assert text.count("\n- ") == len(DELIMITERS.checks) and "ROUGE-L" in text and "Self-check" in text
 
 
-# -- the calibration matrix on the real embedded default -------------------------------------------------
+# -- calibration ----------------------------------------------------------------------------------------
+# Bounds that hold whatever a model writes: a sound submission passes even when the model's output is
+# garbage and the judge says no; a weak or injected one fails even when the output equals the reference and
+# the judge says yes. So the rubric, not the model's luck, decides.
 CASES = [(lesson.id, exercise.id, label)
          for lesson in LESSONS for exercise in lesson.exercises
          for label in (["sound", "weak", "injection"] if exercise.kind == "prompt" else ["sound", "weak"])]
 
+
+@pytest.mark.parametrize("lesson_id, exercise_id, label", CASES, ids=["/".join(c) for c in CASES])
+def test_calibration_holds_for_any_model_output(lesson_id, exercise_id, label):
+    exercise = LESSONS.get(lesson_id).exercise(exercise_id)
+    text = INJECTIONS[0] if label == "injection" else SUBMISSIONS[lesson_id][exercise_id][label]
+    if label == "sound":
+        grade = Grader(RoutedModel("zzz qqq", "VERDICT: no\nREASON: no")).grade(exercise, text)
+        assert grade.passed, feedback_markdown(grade, exercise.pass_threshold)
+        assert grade.judge["verdict"] == "no"
+    else:
+        grade = Grader(RoutedModel(exercise.references[0], "VERDICT: yes\nREASON: yes")).grade(exercise, text)
+        assert not grade.passed, feedback_markdown(grade, exercise.pass_threshold)
+
+
+# -- the calibration matrix on the real embedded default -------------------------------------------------
 
 @pytest.fixture(scope="module")
 def grader(chat_model):
