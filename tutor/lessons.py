@@ -17,28 +17,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal, Union, get_args
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from tutor import yamlsafe
-from tutor.yamlsafe import Problems
 from tutor.errors import LessonError, NotFound
+from tutor.yamlsafe import Problems, Strict, Text
 
 _FLAGS = re.IGNORECASE | re.MULTILINE
-
-
-def _not_blank(text: str) -> str:
-    if not text.strip():
-        raise ValueError("is empty; write some text here")
-    return text
-
-
-Text = Annotated[str, AfterValidator(_not_blank)]
 Id = Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)]
 Target = Literal["prompt", "output", "answer"]
-
-
-class _Schema(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def _norm(text: str) -> str:
@@ -47,7 +34,7 @@ def _norm(text: str) -> str:
 
 
 # ---------------------------------------------------------------- rubric checks
-class _Check(_Schema):
+class _Check(Strict):
     target: Target
     message: Text
     weight: float = Field(1.0, gt=0)
@@ -117,6 +104,10 @@ _PAIRS = [
 ]
 
 
+PLACEHOLDER = "{input}"  # where the exercise's material goes in a learner's prompt
+_WINDOW = 200  # characters looked at either side of it: room for a long tag and blank lines
+
+
 class InputDelimitedCheck(_Check):
     type: Literal["input_delimited"]
 
@@ -128,11 +119,15 @@ class InputDelimitedCheck(_Check):
         return target
 
     def evaluate(self, text: str) -> tuple[bool, str]:
-        for at in (m.start() for m in re.finditer(re.escape("{input}"), text)):
-            before, after = text[:at].rstrip(), text[at + len("{input}"):].lstrip()
+        for at in (m.start() for m in re.finditer(re.escape(PLACEHOLDER), text)):
+            # A window either side keeps this linear in the text's length, however many placeholders it holds.
+            end = at + len(PLACEHOLDER)
+            before, after = text[max(0, at - _WINDOW):at].rstrip(), text[end:end + _WINDOW].lstrip()
             for opening, closing in _PAIRS:
                 opened = re.search(opening, before)
-                closed = opened and re.match(closing.replace("{tag}", re.escape(opened.group(1) or "")), after)
+                if opened and "{tag}" in closing:  # a closing tag must match its opening tag's name
+                    closing = closing.replace("{tag}", re.escape(opened.group(1)))
+                closed = opened and re.match(closing, after)
                 if closed:
                     return True, f"{{input}} is wrapped in {opened.group(0)} ... {closed.group(0)}"
         return self._fail()
@@ -209,7 +204,7 @@ def _first_json(text: str, want_object: bool, tries: int = 50):
 
 
 # ---------------------------------------------------------------- lessons and exercises
-class Weights(_Schema):
+class Weights(Strict):
     checks: float = Field(0.8, ge=0)
     rouge: float = Field(0.2, ge=0)
     judge: float = Field(0.15, ge=0, le=1)
@@ -222,13 +217,13 @@ class Weights(_Schema):
         return self
 
 
-class Example(_Schema):
+class Example(Strict):
     weak: Text
     improved: Text
     why: Text
 
 
-class Exercise(_Schema):
+class Exercise(Strict):
     id: Id
     kind: Literal["prompt", "answer"]
     task: Text
@@ -257,7 +252,7 @@ class Exercise(_Schema):
         return self
 
 
-class Lesson(_Schema):
+class Lesson(Strict):
     id: Id
     title: Text
     order: int
@@ -300,17 +295,13 @@ class LessonSet:
         for lesson in self.lessons:
             if lesson.id == lesson_id:
                 return lesson
-        known = ", ".join(self.ids) or "none loaded"
+        known = ", ".join(lesson.id for lesson in self.lessons) or "none loaded"
         raise NotFound(f"There is no lesson '{lesson_id}'. Known lessons: {known}.")
-
-    @property
-    def ids(self) -> list[str]:
-        return [lesson.id for lesson in self.lessons]
 
     def __iter__(self):
         return iter(self.lessons)
 
-    def __len__(self) -> int:
+    def __len__(self):
         return len(self.lessons)
 
     def summary(self) -> list[dict]:
@@ -320,6 +311,10 @@ class LessonSet:
 
 
 # ---------------------------------------------------------------- loading
+#: the model that validates the value of each key (or check type), for "allowed keys here: ..." messages
+_OWNERS = {"examples": Example, "exercises": Exercise, "weights": Weights, **CHECK_TYPES}
+
+
 def load_lessons(folder: Path) -> LessonSet:
     """Every ``*.yaml``/``*.yml`` directly in ``folder``. Never raises for a bad file: it is skipped and reported."""
     folder = Path(folder)
@@ -337,17 +332,14 @@ def check_paths(paths: list[Path]) -> list[str]:
             files += found
             if not found:
                 problems.append(f"{path}: no lesson files (*.yaml, *.yml) in this folder")
-        elif path.is_file():
+        elif path.is_file() and path.suffix in (".yaml", ".yml"):
             files.append(path)
+        elif path.is_file():
+            problems.append(f"{path}: not a lesson file; lesson files end in .yaml or .yml")
         else:
             problems.append(f"{path}: no such file or folder")
     unique = list(dict.fromkeys(files, None))
     return problems + list(_load_files(unique).problems)
-
-
-def read_lesson(path: Path) -> Lesson:
-    """One lesson file; raises LessonError with every problem found."""
-    return _read(Path(path))[0]
 
 
 def _lesson_files(folder: Path) -> list[Path]:
@@ -373,13 +365,5 @@ def _load_files(files: list[Path]) -> LessonSet:
 
 
 def _read(path: Path) -> tuple[Lesson, int]:
-    try:
-        data, root = yamlsafe.load_mapping(yamlsafe.read_text(path))
-    except yamlsafe.YamlProblem as e:
-        raise LessonError([f"{path}:{e.line}: {e.message}" if e.line else f"{path}: {e.message}"]) from None
-    try:
-        lesson = Lesson.model_validate(data)
-    except ValidationError as e:
-        owners = {"examples": Example, "exercises": Exercise, "weights": Weights, **CHECK_TYPES}
-        raise LessonError([f"{path}:{line}: {msg}" for line, msg in yamlsafe.explain(e, root, owners, Lesson)])
+    lesson, root = yamlsafe.read_model(path, Lesson, _OWNERS)
     return lesson, yamlsafe.locate(root, ("id",))[0]

@@ -1,29 +1,33 @@
-"""Read an instructor's YAML file as plain data, and say where (file line) and how to fix what is wrong.
+"""Read an instructor's YAML file as validated data, and say at which line, and how, to fix what is wrong.
 
-Lesson files are data, never code. ``load`` accepts only what a plain YAML mapping needs and turns
-everything else into a ``YamlProblem(line, message)`` that says how to fix it:
+``read_model(path, Model, owners)`` is the whole pipeline: ``read_text`` (size cap, strict UTF-8), then
+``load_mapping`` (YAML as plain data), then pydantic validation, every problem reported as ``path:line: message``
+in a ``LessonError``. Lesson files are data, never code, so ``load_mapping`` refuses:
 
-* size is checked before parsing, and the bytes must be strict UTF-8;
-* anchors and aliases (``&name`` / ``*name``) are refused outright: a few lines of nested aliases
-  ("billion laughs") expand into gigabytes when constructed;
-* explicit tags other than YAML's own (``!!python/object`` and friends) are refused;
-* nesting deeper than ``MAX_DEPTH`` is refused: libyaml's composer recurses in C, and a file of
-  100,000 ``[`` crashes the interpreter instead of raising;
-* a key repeated in one mapping is an error (YAML would silently keep the last one).
+* anchors and aliases (``&name`` / ``*name``): a few lines of nested aliases ("billion laughs") expand into
+  gigabytes when constructed;
+* explicit tags other than YAML's own (``!!python/object`` and friends);
+* nesting deeper than ``MAX_DEPTH``: libyaml's composer recurses in C, and a file of 100,000 ``[`` crashes the
+  interpreter instead of raising;
+* a key repeated in one mapping (YAML would silently keep the last one).
 
 The screening pass reads parser events, which libyaml produces with an explicit stack (no recursion), so it is
 safe on any input; only a file that passes it is composed into nodes.
 
 ``explain`` turns a pydantic ``ValidationError`` into (line, message) pairs: ``locate`` maps each error's
 ``loc`` (keys and list indexes) back to a line, and the message names the key and says what to write instead.
+``Strict``, ``Text`` and ``Problems`` are the schema helpers that make those messages possible.
 """
 from __future__ import annotations
 
 import difflib
 from pathlib import Path
+from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
+
+from tutor.errors import LessonError
 
 #: 256 KiB is about 40,000 words: ten times the longest lesson, small enough to parse in milliseconds.
 MAX_BYTES = 256 * 1024
@@ -34,6 +38,22 @@ MAX_DEPTH = 32
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _SAFE_TAGS = {tag for tag in yaml.SafeLoader.yaml_constructors if tag}
 _STD = "tag:yaml.org,2002:"
+
+
+class Strict(BaseModel):
+    """Base of every schema model: unknown keys are errors (a typo must not pass silently), values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("is empty; write some text here")
+    return text
+
+
+#: Text that is more than whitespace.
+Text = Annotated[str, AfterValidator(_not_blank)]
 
 
 class Problems(ValueError):
@@ -53,6 +73,19 @@ class YamlProblem(Exception):
     def __init__(self, line: int | None, message: str):
         self.line, self.message = line, message
         super().__init__(message)
+
+
+def read_model(path: Path, top: type[BaseModel], owners: dict[str, type[BaseModel]]) -> tuple[BaseModel, yaml.Node]:
+    """Read ``path`` and validate it as ``top``: (model, root node), or LessonError listing every problem as
+    ``path:line: message``. ``owners`` is explained at ``explain``."""
+    try:
+        data, root = load_mapping(read_text(path))
+    except YamlProblem as e:
+        raise LessonError([f"{path}:{e.line}: {e.message}" if e.line else f"{path}: {e.message}"]) from None
+    try:
+        return top.model_validate(data), root
+    except ValidationError as e:
+        raise LessonError([f"{path}:{line}: {msg}" for line, msg in explain(e, root, owners, top)]) from None
 
 
 def read_text(path: Path) -> str:
