@@ -250,8 +250,10 @@ def _message(err: dict, where: list, owners: dict, top: type[BaseModel]) -> str:
         advice = _LIST_HELP.get(where[-1], f"add at least {n}")
         return f"{path}: needs at least {n} {noun} (got {ctx.get('actual_length')}); {advice}"
     if kind in ("union_tag_invalid", "union_tag_not_found"):
-        what = f"unknown type {ctx.get('tag')!r}" if kind == "union_tag_invalid" else "missing 'type:'"
-        return f"{path}: {what}; use one of {ctx.get('expected_tags', '')}"
+        field = ctx.get("discriminator", "'type'").strip("'")
+        tags = ctx.get("expected_tags") or ", ".join(repr(k) for k, m in owners.items() if field in m.model_fields)
+        what = f"unknown {field} {ctx.get('tag')!r}" if kind == "union_tag_invalid" else f"missing '{field}:'"
+        return f"{path}: {what}; use one of {tags}"
     if kind == "string_pattern_mismatch" and where[-1] == "id":
         return f"{path}: {value!r} is not a valid id; use lowercase kebab-case such as 'summarize-review'"
     if kind in _TYPE_WORDS:
