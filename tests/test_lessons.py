@@ -116,7 +116,8 @@ def test_shipped_checks_stay_fast_on_hostile_text(name):
         for check in exercise.checks:
             start = time.perf_counter()
             check.evaluate(text)
-            assert time.perf_counter() - start < 0.5, f"{lesson.id}/{exercise.id} {check.type} is slow on {name}"
+            # Linear patterns take milliseconds; a backtracking one takes minutes. 2 s leaves room for a busy machine.
+            assert time.perf_counter() - start < 2.0, f"{lesson.id}/{exercise.id} {check.type} is slow on {name}"
 
 
 def test_summary_and_lookups():
