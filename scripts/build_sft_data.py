@@ -9,8 +9,8 @@ prompts/judge.md for verdicts; the grounded-answer prompt for questions over pas
 rebuild, retrain: the test suite fails while the committed data is stale.
 
 Hand-written sources live in datasets/tutor_sft/sources/*.yaml (see the comment at the top of each file). The
-lesson-derived part comes from lessons/*.yaml: the tactic explained, each weak/improved example critiqued,
-two hints per exercise, and judge verdicts on the exercise references.
+lesson-derived part comes from lessons/*.yaml: each tactic explained, each weak/improved example critiqued,
+the graduated hints of every exercise as a conversation, and two judge verdicts per exercise.
 """
 from __future__ import annotations
 
@@ -87,14 +87,16 @@ def fenced(text: str) -> str:
     return f'"""\n{text.strip()}\n"""'
 
 
-def judge(key, source, task_text, criterion, submission, verdict, reason) -> dict:
-    user = prompts.render("judge", task=task_text.strip(), criterion=criterion.strip(), submission=submission.strip())
+def judge(key, source, task_text, question, reference, submission, verdict, reason, output="") -> dict:
+    """A verdict in the format tutor.grading parses, on the prompt it sends: prompts/judge.md as the only message."""
+    user = prompts.render("judge", task=task_text.strip(), reference=reference.strip(), submission=submission.strip(),
+                          output=output.strip(), question=question.strip())
     reply = f"VERDICT: {verdict}\nREASON: {reason.strip()}"
     return record("judge", key, source, [{"role": "user", "content": user}, {"role": "assistant", "content": reply}])
 
 
 def grounded(key, source, passages, question, answer) -> dict:
-    user = prompts.render("grounded_answer", passages=passages, question=question.strip())
+    user = prompts.render("answer_from_readings", passages=passages, question=question.strip())
     return chat("grounded", key, source, user, answer)
 
 
@@ -121,8 +123,8 @@ def from_sources(folder: Path = SOURCES) -> list[dict]:
                 records += [grounded(q["q"] + passages[0]["title"], name, passages, q["q"], q["a"])
                             for q in item["questions"]]
             elif name == "judge.yaml":
-                records += [judge(item["task"] + s["text"], name, item["task"], item["criterion"], s["text"],
-                                  s["verdict"], s["reason"]) for s in item["submissions"]]
+                records += [judge(item["task"] + s["text"], name, item["task"], item["criterion"], item["reference"],
+                                  s["text"], s["verdict"], s["reason"]) for s in item["submissions"]]
             else:
                 raise SystemExit(f"{path}: unknown source file; add a branch for it in {Path(__file__).name}")
     return records
@@ -130,29 +132,46 @@ def from_sources(folder: Path = SOURCES) -> list[dict]:
 
 # ---------------------------------------------------------------- lesson-derived part
 def from_lessons(lessons) -> list[dict]:
-    records = []
+    records, exercises = [], [(lesson, e) for lesson in lessons for e in lesson.exercises]
     for lesson in lessons:
         source = f"lessons/{lesson.id}"
-        ask = pick(TACTIC_ASKS, lesson.id).format(title=lesson.title, title_lower=lesson.title[0].lower() + lesson.title[1:])
+        title_lower = lesson.title[0].lower() + lesson.title[1:]
+        ask = pick(TACTIC_ASKS, lesson.id).format(title=lesson.title, title_lower=title_lower)
         records.append(chat("explain", f"tactic:{lesson.id}", source, ask, lesson.tactic))
         for n, example in enumerate(lesson.examples):
             reply = f"{example.why.strip()}\n\nImproved prompt:\n{fenced(example.improved)}"
             user = f"{pick(CRITIQUE_ASKS, example.weak)}\n\n{fenced(example.weak)}"
             records.append(chat("critique", f"{lesson.id}:example:{n}", source, user, reply))
-        for exercise in lesson.exercises:
-            key = f"{lesson.id}:{exercise.id}"
-            sys_msg = system(exercise.task, lesson)
-            first = {"role": "user", "content": pick(STUCK_ASKS, key)}
-            records.append(record("hint", key + ":hint:0", source,
-                                  [sys_msg, first, {"role": "assistant", "content": exercise.hints[0].strip()}]))
-            records.append(record("hint", key + ":hint:1", source, [
-                sys_msg, first, {"role": "assistant", "content": exercise.hints[0].strip()},
-                {"role": "user", "content": pick(MORE_ASKS, key)},
-                {"role": "assistant", "content": exercise.hints[1].strip()}]))
-            for n, reference in enumerate(exercise.references):
-                records.append(judge(f"{key}:ref:{n}", source, exercise.task, exercise.judge, reference, "yes",
-                                     "The submission does what the question asks."))
+    for i, (lesson, exercise) in enumerate(exercises):
+        key, source = f"{lesson.id}:{exercise.id}", f"lessons/{lesson.id}"
+        # The graduated hints as a conversation: the learner asks again, the tutor goes one hint further.
+        messages = [system(exercise.task, lesson)]
+        for n, hint in enumerate(exercise.hints):
+            messages += [{"role": "user", "content": pick(MORE_ASKS if n else STUCK_ASKS, f"{key}:{n}")},
+                         {"role": "assistant", "content": hint.strip()}]
+            records.append(record("hint", f"{key}:hint:{n}", source, list(messages)))
+        records += lesson_verdicts(key, source, exercise, exercises[(i + 7) % len(exercises)][1])
     return records
+
+
+def lesson_verdicts(key: str, source: str, exercise, other) -> list[dict]:
+    """Two verdicts per exercise, on what tutor.grading sends the judge: the model solution (yes), and a
+    failure the question rules out: a prompt whose output merely echoes the material, or an answer written
+    for a different exercise (no)."""
+    common = dict(source=source, task_text=exercise.task, question=exercise.judge, reference=exercise.references[0])
+    if exercise.kind == "prompt":
+        return [
+            judge(f"{key}:sound", submission=exercise.solution, output=exercise.references[-1], verdict="yes",
+                  reason="The output does what the question asks, much like the reference.", **common),
+            judge(f"{key}:echo", submission=exercise.solution, output=exercise.input, verdict="no",
+                  reason="The output only repeats the exercise's material instead of doing the task.", **common),
+        ]
+    return [
+        judge(f"{key}:sound", submission=exercise.solution, verdict="yes",
+              reason="The answer covers the point the question asks about, in line with the reference.", **common),
+        judge(f"{key}:off-topic", submission=other.solution, verdict="no",
+              reason="The answer is about a different question and does not address this one.", **common),
+    ]
 
 
 def build(lessons_dir: Path | None = None) -> list[dict]:
