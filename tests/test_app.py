@@ -47,7 +47,9 @@ def test_a_failing_generation_is_shown_and_the_app_keeps_serving(served, monkeyp
         yield  # pragma: no cover
 
     monkeypatch.setattr(tutor.model, "stream", broken)
-    assert "something went wrong" in str(client.predict("hello", api_name="/chat")).lower()
+    # an on-topic question, so the readings answerer does call the (broken) model
+    reply = client.predict("What does the temperature setting do?", api_name="/chat")
+    assert "something went wrong" in str(reply).lower()
     monkeypatch.setattr(tutor.model, "stream", original)
     assert len(str(client.predict("Name one prompting tactic.", api_name="/chat"))) > 5
 
@@ -65,3 +67,19 @@ def test_playground_reports_bad_input(served):
     _, client = served
     output, _, _ = client.predict("", "   ", 8, 0, 50, 0.95, 1.0, 0, 0, "", -1, api_name="/playground")
     assert "empty" in output.lower()
+
+
+def test_compare_endpoint_shows_two_outputs_side_by_side(served):
+    _, client = served
+    out_a, out_b, summary = client.predict("summarize: {input}", "One sentence summary:\n```{input}```",
+                                           "The fan is quiet but the base is flimsy.", 16, 0, api_name="/compare")
+    assert out_a.strip() and out_b.strip()
+    assert "prompt tokens" in summary and "ROUGE between the outputs" in summary
+
+
+def test_tokens_and_next_token_endpoints(served):
+    _, client = served
+    view, count, table, other, other_count = client.predict("Hello world", api_name="/tokens")
+    assert "2 tokens" in count and "Llama 2" in other_count
+    chart, note, _ = client.predict("The capital of France is", 1.0, 0, 1.0, api_name="/next_token")
+    assert "Entropy" in note and chart

@@ -78,3 +78,28 @@ def test_playground_setting_changes_and_runs(page):
         timeout=60_000)
     page.wait_for_selector("text=of a 8,192-token context window", timeout=30_000)
     assert temperature is not None
+
+
+def test_compare_prompts_side_by_side(page):
+    page.get_by_role("tab", name="Compare prompts").click()
+    page.get_by_label("Max new tokens").locator("visible=true").first
+    page.get_by_role("button", name="Run both").click()
+    page.wait_for_selector("text=ROUGE between the outputs", timeout=90_000)
+    outputs = page.locator("textarea[disabled]")
+    values = [outputs.nth(i).input_value() for i in range(outputs.count())]
+    assert sum(1 for v in values if v.strip()) >= 2
+
+
+def test_temperature_reshapes_the_next_token_chart(page):
+    page.get_by_role("tab", name="Next token").click()
+    page.get_by_role("button", name="Show next-token probabilities").click()
+    page.wait_for_selector("text=Entropy of these candidates", timeout=60_000)
+    first = page.get_by_text("Entropy of these candidates").inner_text()
+    slider_box = page.locator("input[type=number]").first  # the temperature slider's number box
+    slider_box.fill("1.9")
+    slider_box.press("Enter")
+    page.get_by_role("button", name="Show next-token probabilities").click()
+    page.wait_for_function(f"() => !document.body.innerText.includes({first!r})", timeout=60_000)
+    second = page.get_by_text("Entropy of these candidates").inner_text()
+    entropy = lambda s: float(s.split("**")[0].split(":")[1].split("nats")[0]) if "**" in s else float(s.split(":")[1].split("nats")[0])
+    assert entropy(second) > entropy(first)

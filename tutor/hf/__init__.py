@@ -16,7 +16,7 @@ from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteria
 from tutor.config import Settings
 from tutor.prompts import PROMPTS_DIR
 from tutor.errors import GenerationError
-from tutor.hf import loading
+from tutor.hf import loading, probe
 from tutor.hf.processors import (
     FrequencyPenaltyLogitsProcessor,
     PresencePenaltyLogitsProcessor,
@@ -184,3 +184,20 @@ class HFChatModel:
             cancel.set()  # also stops the worker when the caller stops reading early
             # Wait for it: a thread still inside torch at interpreter exit aborts the process (exit 134).
             worker.join(timeout=60)
+
+    # -- looking inside (tutor.instruments) ------------------------------------------------------------
+    def next_token(self, prompt: str, **options) -> list[dict]:
+        return probe.next_token(self, prompt, **options)
+
+    def sample_next(self, prompt: str, **options) -> dict:
+        return probe.sample_next(self, prompt, **options)
+
+    def tokenize(self, text: str) -> list[dict]:
+        return probe.tokenize(self.tokenizer, text)
+
+    def compare_tokenize(self, text: str) -> tuple[str, list[dict]] | None:
+        other = probe.compare_tokenizer()
+        return (probe.COMPARE_TOKENIZER_NAME, probe.tokenize(other, text)) if other is not None else None
+
+    def sequence_logprob(self, prompt: str, response: str, chat: bool = True) -> dict:
+        return probe.sequence_logprob(self, prompt, response, chat=chat)

@@ -13,6 +13,7 @@ from typing import Iterator
 import gradio as gr
 
 from tutor import playground
+from tutor.ui import instruments as instrument_tabs
 from tutor.errors import TutorError
 from tutor.model import GenerationSettings
 from tutor.progress import learner_id
@@ -195,6 +196,8 @@ def build_app(tutor: Tutor) -> gr.Blocks:
                 api_name="playground",
                 concurrency_limit=tutor.settings.concurrency,
             )
+        if all(hasattr(tutor.model, m) for m in ("next_token", "tokenize", "sequence_logprob")):
+            instrument_tabs.add_tabs(tutor.model, gpu, tutor.settings.concurrency)
     demo.queue(max_size=tutor.settings.queue_size, default_concurrency_limit=tutor.settings.concurrency)
     return demo
 

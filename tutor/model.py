@@ -1,0 +1,98 @@
+"""The one chat-model interface the rest of the tutor talks to, and the plain factory that builds it.
+
+A chat model takes a list of ``{"role", "content"}`` messages and ``GenerationSettings`` and streams text
+chunks. Everything framework-specific (torch, transformers, peft, bitsandbytes) lives in ``tutor.hf``,
+imported inside the factory so that importing this module stays cheap.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Iterator, Protocol
+
+from tutor.config import Settings
+
+Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """How to pick tokens. Defaults suit a tutor: a little randomness, no penalties."""
+
+    max_new_tokens: int = 200
+    temperature: float = 0.7  # 0 means greedy decoding
+    top_k: int = 50  # 0 disables top-k
+    top_p: float = 0.95  # 1.0 disables top-p
+    repetition_penalty: float = 1.1  # multiplicative (CTRL-style), 1.0 disables
+    frequency_penalty: float = 0.0  # subtracts penalty * count(token) from its logit
+    presence_penalty: float = 0.0  # subtracts penalty once from every token already present
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def __post_init__(self):
+        object.__setattr__(self, "stop", tuple(s for s in self.stop if s))
+        checks = [
+            (self.max_new_tokens >= 1, "max_new_tokens must be at least 1"),
+            (self.temperature >= 0, "temperature must be 0 (greedy) or more"),
+            (self.top_k >= 0, "top_k must be 0 (off) or more"),
+            (0 < self.top_p <= 1, "top_p must be in (0, 1]"),
+            (self.repetition_penalty > 0, "repetition_penalty must be above 0 (1.0 is off)"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+    def with_(self, **changes) -> "GenerationSettings":
+        return replace(self, **changes)
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+#: Deterministic settings used for grading and judging: the same text always gets the same grade.
+GREEDY = GenerationSettings(temperature=0.0, repetition_penalty=1.1, max_new_tokens=160)
+
+
+@dataclass
+class ModelInfo:
+    name: str
+    adapter: str | None
+    device: str
+    dtype: str
+    quantization: str | None
+    context_window: int
+    backend: str = "transformers"
+    extra: dict = field(default_factory=dict)
+
+
+class ChatModel(Protocol):
+    info: ModelInfo
+
+    def stream(self, messages: list[Message], settings: GenerationSettings) -> Iterator[str]:
+        """Yield the reply in text chunks; stop sequences are never part of the yielded text."""
+
+    def render(self, messages: list[Message]) -> str:
+        """The exact text the model receives for these messages (chat template applied)."""
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens in ``text`` for this model's tokenizer (no special tokens added)."""
+
+    def fit_messages(self, messages: list[Message], reserve: int) -> tuple[list[Message], bool]:
+        """Trim the conversation so prompt + ``reserve`` new tokens fit the context window.
+
+        Returns the messages to send and whether anything was cut."""
+
+
+def complete(model: ChatModel, messages: list[Message], settings: GenerationSettings = GREEDY) -> str:
+    """The whole reply as one string."""
+    return "".join(model.stream(messages, settings))
+
+
+def load_model(settings: Settings) -> ChatModel:
+    """Build the chat model the settings ask for. Heavy imports happen here, not at module import."""
+    from tutor.hf import HFChatModel
+
+    return HFChatModel.from_settings(settings)
