@@ -1,0 +1,179 @@
+"""Answers with citations and the grounding label: orchestration with scripted fakes, the relevance cut on the
+real index, and one answer from the real embedded model."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from tutor import grounding, retrieval
+from tutor.config import Settings
+from tutor.errors import TutorError
+from tutor.model import GenerationSettings
+
+
+@dataclass(frozen=True)
+class P:
+    source: str
+    heading: str
+    text: str
+    score: float
+
+    def as_dict(self):
+        return {"source": self.source, "heading": self.heading, "text": self.text, "score": self.score}
+
+
+TEMPERATURE = P("generation-settings.md", "Temperature",
+                "Temperature reshapes the probability distribution. A temperature below one sharpens it and makes "
+                "the text more predictable; above one flattens it and makes the output more varied.", 0.61)
+TOP_K = P("generation-settings.md", "Top-k and top-p", "Top-k keeps only the k most probable tokens.", 0.45)
+FAR = P("open-models.md", "Phi", "Phi-2 has 2.7 billion parameters.", 0.12)
+
+
+class FakeRetriever:
+    def __init__(self, passages):
+        self.passages, self.queries = passages, []
+
+    def search(self, query, k=3):
+        self.queries.append(query)
+        return self.passages[:k]
+
+    def sources(self):
+        return sorted({p.source for p in self.passages})
+
+
+class FakeModel:
+    """Replies from a script, one per call, streamed in small chunks; records what it was sent."""
+
+    def __init__(self, *replies):
+        self.replies, self.calls = list(replies), []
+
+    def stream(self, messages, settings: GenerationSettings):
+        self.calls.append((messages, settings))
+        reply = self.replies.pop(0)
+        for i in range(0, len(reply), 7):
+            yield reply[i:i + 7]
+
+
+GOOD = "A temperature below one sharpens the probability distribution, so the text is more predictable [1]."
+INVENTED = "Temperature is measured in kelvin by a sensor on the graphics card, which throttles when it overheats."
+
+
+def test_off_topic_question_says_the_readings_do_not_cover_it_without_calling_the_model():
+    model = FakeModel()
+    result = grounding.answer("How do I bake bread?", FakeRetriever([FAR]), model)
+    assert result.text == grounding.NOT_COVERED
+    assert result.sources == [] and result.grounded == "not supported"
+    assert model.calls == []
+
+
+def test_supported_answer_is_grounded_and_cites_its_passages():
+    retriever, model = FakeRetriever([TEMPERATURE, TOP_K, FAR]), FakeModel(GOOD, "VERDICT: yes")
+    result = grounding.answer("What does a low temperature do?", retriever, model)
+    assert result.text == GOOD and result.grounded == "grounded" and result.verdict == "grounded"
+    assert result.sources == [TEMPERATURE, TOP_K]  # FAR is below the relevance cut
+    prompt = model.calls[0][0][-1]["content"]
+    assert '<passage number="1" title="generation-settings.md > Temperature">' in prompt
+    assert "What does a low temperature do?" in prompt and "Phi-2" not in prompt
+    assert model.calls[0][1].greedy and model.calls[0][1].max_new_tokens <= 200
+    assert GOOD in model.calls[1][0][-1]["content"]  # the self-check saw the answer
+    assert result.as_dict() == {"answer": GOOD, "sources": [TEMPERATURE.as_dict(), TOP_K.as_dict()],
+                                "grounded": "grounded"}
+
+
+@pytest.mark.parametrize("reply, verdict, label", [
+    (GOOD, "VERDICT: no", "not supported"),  # the self-check can lower the label...
+    (GOOD, "VERDICT: partly", "partly"),
+    (GOOD, "I think the answer is fine.", "grounded"),  # ...an unreadable one changes nothing...
+    (INVENTED, "VERDICT: yes", "not supported"),  # ...and no verdict raises a label
+    (INVENTED, "no idea", "not supported"),
+])
+def test_the_more_cautious_check_wins(reply, verdict, label):
+    result = grounding.answer("What does temperature do?", FakeRetriever([TEMPERATURE]), FakeModel(reply, verdict))
+    assert result.grounded == label
+
+
+def test_a_declined_answer_is_not_supported_and_skips_the_self_check():
+    model = FakeModel("The passages do not cover this. They explain temperature and top-k [1][2].")
+    result = grounding.answer("What temperature does ChatGPT use?", FakeRetriever([TEMPERATURE, TOP_K]), model)
+    assert result.grounded == "not supported" and result.sources and len(model.calls) == 1
+
+
+def test_lexical_support_and_verdict_parsing():
+    assert grounding.lexical_support(GOOD, [TEMPERATURE]) >= 0.8
+    assert grounding.lexical_support(INVENTED, [TEMPERATURE]) < 0.5
+    assert grounding.lexical_support("", [TEMPERATURE]) == 1.0
+    assert grounding.parse_verdict("Sure.\nVERDICT: Partly - one claim is extra") == "partly"
+    assert grounding.parse_verdict("**VERDICT:** yes") == "grounded"
+    assert grounding.parse_verdict("verdict no") == "not supported"
+    assert grounding.parse_verdict("The passage supports the answer") is None
+    assert grounding.combine("partly", None) == "partly"
+    assert grounding.combine("grounded", "partly") == grounding.combine("partly", "grounded") == "partly"
+
+
+def test_stream_answer_yields_text_then_holds_the_answer():
+    stream = grounding.stream_answer("What does temperature do?", FakeRetriever([TEMPERATURE]),
+                                     FakeModel(GOOD, "VERDICT: yes"))
+    chunks = list(stream)
+    assert len(chunks) > 1 and "".join(chunks) == GOOD
+    assert stream.answer.grounded == "grounded" and stream.answer.sources == [TEMPERATURE]
+
+
+def test_answerer_streams_the_answer_then_the_label_and_expandable_sources():
+    answerer = grounding.Answerer(FakeRetriever([TEMPERATURE, TOP_K]), FakeModel(GOOD, "VERDICT: yes"))
+    assert answerer.readings_count() == 1
+    reply = "".join(answerer("What does temperature do?", system="You are Ada."))
+    assert reply.startswith(GOOD)
+    assert "**Support:** grounded" in reply
+    assert "<details><summary>[1] generation-settings.md › Temperature</summary>" in reply
+    assert "[2] generation-settings.md › Top-k and top-p" in reply and TOP_K.text in reply
+    assert answerer.model.calls[0][0][0] == {"role": "system", "content": "You are Ada."}
+
+
+def test_questions_of_any_length_or_content():
+    with pytest.raises(TutorError, match="empty"):
+        grounding.answer("  ?! ", FakeRetriever([TEMPERATURE]), FakeModel())
+    retriever = FakeRetriever([TEMPERATURE])
+    result = grounding.answer("temperature " * 10_000, retriever, FakeModel(GOOD, "VERDICT: yes"))
+    assert result.grounded == "grounded" and len(retriever.queries[0]) <= grounding.MAX_QUESTION_CHARS
+    result = grounding.answer("温度は何をしますか? 🔥", FakeRetriever([FAR]), FakeModel())
+    assert result.text == grounding.NOT_COVERED
+    result = grounding.answer("What does temperature do?", FakeRetriever([TEMPERATURE]), FakeModel("", ""))
+    assert result.sources and result.grounded == "not supported" and "no answer" in result.text
+
+
+# ---------------------------------------------------------------- the relevance cut on the real index
+
+OFF_TOPIC = ["What is the capital of France?", "How do I bake bread?", "Who won the football world cup in 2018?",
+             "What's the weather like tomorrow in Paris?", "How many legs does a spider have?",
+             "How do I fix a flat bicycle tyre?", "Who wrote Pride and Prejudice?", "What is photosynthesis?",
+             "When did the Roman empire fall?", "How tall is Mount Everest?", "What is the stock price of Apple?",
+             "Tell me a joke about cats", "hello", "asdfghjkl qwerty", "How do I knit a scarf?"]
+
+
+@pytest.fixture(scope="module")
+def shipped(tmp_path_factory) -> retrieval.Retriever:
+    settings = Settings.from_env({}, data_dir=tmp_path_factory.mktemp("readings"))
+    retrieval.ingest(settings, progress=False)
+    return retrieval.Retriever(settings)
+
+
+def test_relevance_threshold_separates_course_questions_from_off_topic_ones(shipped):
+    course = retrieval.load_questions(retrieval.Path(__file__).parent / "data" / "retrieval_questions.jsonl")
+    best = {q["question"]: shipped.search(q["question"], k=1)[0].score for q in course}
+    assert min(best.values()) >= grounding.RELEVANCE_THRESHOLD, min(best.items(), key=lambda kv: kv[1])
+    off = {q: shipped.search(q, k=1)[0].score for q in OFF_TOPIC}
+    assert max(off.values()) < grounding.RELEVANCE_THRESHOLD, max(off.items(), key=lambda kv: kv[1])
+
+
+# ---------------------------------------------------------------- the real embedded model
+
+@pytest.mark.model
+def test_ask_with_the_real_model_returns_citations_and_a_label(shipped, chat_model):
+    # A short reply keeps this test to a few seconds of decoding; the pipeline is the same as in the app.
+    result = grounding.answer("What does the temperature setting do when generating text?", shipped, chat_model,
+                              settings=grounding.ANSWER_SETTINGS.with_(max_new_tokens=48))
+    assert result.text.strip() and result.text != grounding.NOT_COVERED
+    assert result.sources and result.sources[0].source == "generation-settings.md"
+    assert result.grounded in grounding.LABELS and 0.0 <= result.support <= 1.0
+    assert grounding.answer("How do I bake bread?", shipped, chat_model).text == grounding.NOT_COVERED
