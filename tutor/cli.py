@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 
-from tutor.config import Settings
+from tutor.config import ROOT, Settings
 from tutor.errors import TutorError
 
 
@@ -178,6 +178,71 @@ def cmd_logprob(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_ingest(args, settings: Settings) -> int:
+    from tutor import retrieval
+
+    report = retrieval.ingest(settings, progress=not args.json)
+    if args.json:
+        from dataclasses import asdict
+
+        print(json.dumps(asdict(report), indent=2))
+    else:
+        print(report.summary())
+        for name, why in report.skipped.items():
+            print(f"skipped {name}: {why}")
+    return 0
+
+
+def cmd_search(args, settings: Settings) -> int:
+    from tutor import retrieval
+
+    retrieval.ensure_index(settings, progress=True)
+    passages = retrieval.Retriever(settings).search(args.query, k=args.k)
+    if args.json:
+        print(json.dumps([p.as_dict() for p in passages], indent=2, ensure_ascii=False))
+    else:
+        for n, p in enumerate(passages, 1):
+            print(f"[{n}] {p.score:.3f}  {p.source} > {p.heading}\n{p.text}\n")
+    return 0
+
+
+def cmd_ask(args, settings: Settings) -> int:
+    from tutor import grounding, retrieval
+    from tutor.model import load_model
+
+    retrieval.ensure_index(settings, progress=True)
+    stream = grounding.stream_answer(args.question, retrieval.Retriever(settings), load_model(settings), k=args.k)
+    for chunk in stream:
+        if not args.json:
+            sys.stdout.write(chunk)
+            sys.stdout.flush()
+    result = stream.answer
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+        return 0
+    print(f"\n\nsupport: {result.grounded}" if result.sources else "")
+    for n, p in enumerate(result.sources, 1):
+        print(f"[{n}] {p.source} > {p.heading}")
+    return 0
+
+
+def cmd_eval_retrieval(args, settings: Settings) -> int:
+    from pathlib import Path
+
+    from tutor import retrieval
+
+    retrieval.ensure_index(settings, progress=True)
+    result = retrieval.evaluate_recall(settings, Path(args.questions), k=args.k)
+    if args.json:
+        print(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        print(f"recall@{result['k']}: {result['recall']:.3f} on {result['questions']} questions "
+              f"(target {args.target})")
+        for miss in result["misses"]:
+            print(f"  missed: {miss['question']}  expected {miss['expected']}, got {', '.join(miss['got'])}")
+    return 0 if result["recall"] >= args.target else 1
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="tutor", description="The prompt-engineering tutor.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -233,6 +298,30 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--raw", action="store_true", help="no chat template: the response continues the prompt text")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_logprob)
+
+    s = sub.add_parser("ingest", help="index the readings (only new, changed and deleted files)")
+    s.add_argument("--json", action="store_true", help="print the report as JSON (no progress bar)")
+    s.set_defaults(fn=cmd_ingest)
+
+    s = sub.add_parser("search", help="the readings passages most relevant to a query")
+    s.add_argument("query")
+    s.add_argument("--k", type=int, default=3)
+    s.add_argument("--json", action="store_true", help='[{"source", "heading", "text", "score"}]')
+    s.set_defaults(fn=cmd_search)
+
+    s = sub.add_parser("ask", help="answer a question from the readings, with sources and a support label")
+    s.add_argument("question")
+    s.add_argument("--k", type=int, default=3)
+    s.add_argument("--json", action="store_true", help='{"answer", "sources", "grounded"}')
+    s.set_defaults(fn=cmd_ask)
+
+    evals = sub.add_parser("eval", help="measure the tutor").add_subparsers(dest="what", required=True)
+    s = evals.add_parser("retrieval", help="recall@k of the readings search on a question set; exit 1 below target")
+    s.add_argument("--k", type=int, default=3)
+    s.add_argument("--questions", default=str(ROOT / "tests" / "data" / "retrieval_questions.jsonl"))
+    s.add_argument("--target", type=float, default=0.9)
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_eval_retrieval)
 
     # Subcommands for readings and training are added below.
     return p
