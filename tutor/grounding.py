@@ -16,7 +16,7 @@ The steps:
    greedily (same text every time, and the least room for invention).
 3. Label the answer. Two checks, and the more cautious one wins:
    - lexical: the share of the answer's content words that occur in the passages (or the question).
-     >= 0.8 grounded, >= 0.5 partly, below that not supported;
+     >= 0.7 grounded, >= 0.5 partly, below that not supported;
    - model self-check: prompts/grounding_check.md asks for "VERDICT: yes|partly|no", mapped to the same three
      labels. A reply without a readable verdict gives no information, so the lexical label stands alone; it can
      never raise a label.
@@ -47,7 +47,10 @@ LABELS = ("not supported", "partly", "grounded")  # weakest first: the combined 
 # off-topic questions above it ("How do I train my dog to sit?" 0.42, "What is the best programming language
 # for web design?" 0.41) share words with the course ("train", "language"); their answers get a low label.
 RELEVANCE_THRESHOLD = 0.32
-LEXICAL_GROUNDED, LEXICAL_PARTLY = 0.8, 0.5
+# Lexical cut-offs, measured on the 57 hand-written supported answers in datasets/tutor_sft/sources/grounded.yaml:
+# against their own passages 72% reach 0.7 and all reach 0.5; the same answers against another topic's passages
+# reach 0.7 in 2% of cases and 0.5 in 9%. Paraphrase keeps good answers below 1.0, hence not higher cut-offs.
+LEXICAL_GROUNDED, LEXICAL_PARTLY = 0.7, 0.5
 MAX_QUESTION_CHARS = 1_000  # ~250 tokens: a question, not an essay; longer text is cut before the prompt
 # 160 new tokens are ~120 words, a few sentences: ~10 s of decoding for the embedded model on CPU (16 tok/s).
 ANSWER_SETTINGS = GREEDY.with_(max_new_tokens=160)

@@ -22,6 +22,7 @@ import os
 import re
 import shutil
 import sys
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -46,11 +47,12 @@ log = logging.getLogger(__name__)
 # the prompt grows: the answer prompt holds 3 passages, 3 x 800 chars ~ 600 tokens ~ 1.7 s of prefill for the
 # embedded model on CPU (362 tok/s). The overlap (~1-2 sentences) keeps an idea cut at a boundary findable.
 CHUNK_SIZE, CHUNK_OVERLAP = 800, 120
-CHUNKING = {"schema": 1, "embedder": WordLlamaEmbeddings.name, "size": CHUNK_SIZE, "overlap": CHUNK_OVERLAP}
+CHUNKING = {"schema": 2, "embedder": WordLlamaEmbeddings.name, "size": CHUNK_SIZE, "overlap": CHUNK_OVERLAP}
 # Queries are cut to ~200 words before embedding: WordLlama averages token vectors, so a pasted essay blurs
 # into a generic vector anyway, and the cut bounds the time per query.
 MAX_QUERY_CHARS = 1_000
 LOCK_TIMEOUT_S = 300
+COLLECTION = "readings"
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,7 @@ def split_file(path: Path, source: str, digest: str) -> list[Document]:
 
 def _open_store(build: Path) -> tuple[chromadb.ClientAPI, Chroma]:
     client = chromadb.PersistentClient(path=str(build), settings=chromadb.Settings(anonymized_telemetry=False))
-    store = Chroma(collection_name="readings", embedding_function=WordLlamaEmbeddings(), client=client,
+    store = Chroma(collection_name=COLLECTION, embedding_function=WordLlamaEmbeddings(), client=client,
                    collection_configuration={"hnsw": {"space": "cosine"}})
     return client, store
 
@@ -131,7 +133,10 @@ def _manifest(build: Path | None) -> dict:
     """The build's manifest, or {} when there is none or it was made with other chunking (then rebuild all)."""
     if build is None:
         return {}
-    manifest = json.loads((build / "manifest.json").read_text())
+    try:
+        manifest = json.loads((build / "manifest.json").read_text())
+    except (OSError, ValueError):  # unreadable: treat as absent, and the next ingest rebuilds from scratch
+        return {}
     return manifest if manifest.get("chunking") == CHUNKING else {}
 
 
@@ -188,8 +193,10 @@ def ingest(settings: Settings, progress: bool = True) -> IngestReport:
         report.skipped = {f: s["reason"] for f, s in skipped.items()}
         indexed = {f: d for f, d in old.get("files", {}).items() if f in report.unchanged}
         if old and not (report.added or report.changed or report.removed):
-            report.chunks, report.seconds = _count(old_build), time.monotonic() - start
+            report.chunks, report.seconds = old["chunks"], time.monotonic() - start
             return report
+        if not settings.readings_dir.is_dir():
+            log.warning("The readings folder %s does not exist: the index will be empty.", settings.readings_dir)
 
         build = root / f"build-{time.time_ns()}"
         shutil.copytree(old_build, build) if old else build.mkdir()
@@ -207,12 +214,13 @@ def ingest(settings: Settings, progress: bool = True) -> IngestReport:
                     continue
                 store.add_documents(docs, ids=[f"{f}#{d.metadata['chunk']}" for d in docs])
                 indexed[f] = now[f]
-            report.chunks = store._collection.count()
+            report.chunks = client.get_collection(COLLECTION).count()
         finally:
             client.close()
-        manifest = {"chunking": CHUNKING, "files": indexed, "skipped": skipped}
-        (build / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
-        _point_current_at(root, build)
+        manifest = {"chunking": CHUNKING, "chunks": report.chunks, "files": indexed, "skipped": skipped}
+        _write_durably(build / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True))
+        _write_durably(root / "CURRENT.tmp", build.name)
+        os.replace(root / "CURRENT.tmp", root / "CURRENT")  # atomic on POSIX: readers see the old or the new name
         for path in root.glob("build-*"):  # keep the previous build for readers that still have it open
             if path not in (build, old_build):
                 shutil.rmtree(path, ignore_errors=True)
@@ -225,21 +233,11 @@ def ensure_index(settings: Settings, progress: bool = False) -> IngestReport | N
     return ingest(settings, progress=progress) if is_stale(settings) else None
 
 
-def _count(build: Path) -> int:
-    client, store = _open_store(build)
-    try:
-        return store._collection.count()
-    finally:
-        client.close()
-
-
-def _point_current_at(root: Path, build: Path) -> None:
-    tmp = root / "CURRENT.tmp"
-    with open(tmp, "w") as out:
-        out.write(build.name)
+def _write_durably(path: Path, text: str) -> None:
+    with open(path, "w") as out:
+        out.write(text)
         out.flush()
         os.fsync(out.fileno())
-    os.replace(tmp, root / "CURRENT")  # atomic on POSIX: a reader sees the old name or the new one
 
 
 # ---------------------------------------------------------------- search
@@ -272,6 +270,7 @@ class Retriever:
         self.settings = settings
         self._build: Path | None = None
         self._client = None
+        self._lock = threading.Lock()  # the app may search from several threads; a re-open must not interleave
         self._open()
 
     def _open(self) -> None:
@@ -309,9 +308,11 @@ class Retriever:
             raise TutorError("The search query is empty: type a few words about what you want to find.")
         if k < 1:
             raise TutorError(f"k must be at least 1, got {k}.")
-        self._open()
-        if not self._ids:
-            return []
+        with self._lock:
+            self._open()
+            return self._rank(query, k) if self._ids else []
+
+    def _rank(self, query: str, k: int) -> list[Passage]:
         # Candidates: the vector search's best 40 plus BM25's best 40. A BM25 candidate the vector search did not
         # return gets the pool's lowest cosine, an optimistic estimate that can only help it.
         pool = max(40, 4 * k)
