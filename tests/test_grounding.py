@@ -125,8 +125,8 @@ def test_answerer_streams_the_answer_then_the_label_and_expandable_sources():
     reply = "".join(answerer("What does temperature do?", system="You are Ada."))
     assert reply.startswith(GOOD)
     assert "**Support:** grounded" in reply
-    assert "<details><summary>[1] generation-settings.md › Temperature</summary>" in reply
-    assert "[2] generation-settings.md › Top-k and top-p" in reply and TOP_K.text in reply
+    assert "<details><summary>[1] generation-settings.md — Temperature</summary>" in reply
+    assert "[2] generation-settings.md — Top-k and top-p" in reply and TOP_K.text in reply
     assert answerer.model.calls[0][0][0] == {"role": "system", "content": "You are Ada."}
 
 

@@ -207,7 +207,7 @@ def format_sources(result: Answer) -> str:
         return ""
     lines = [f"**Support:** {LABEL_NOTES[result.grounded]}", "", "**Sources**", ""]
     for n, p in enumerate(result.sources, 1):
-        where = f"{p.source} › {p.heading}" if p.heading else p.source
+        where = f"{p.source} — {p.heading}" if p.heading else p.source
         lines += [f"<details><summary>[{n}] {where}</summary>", "", p.text.strip(), "", "</details>", ""]
     return "\n".join(lines).rstrip()
 
