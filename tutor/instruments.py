@@ -13,8 +13,12 @@ from tutor.rouge import rouge
 
 
 def entropy(candidates: list[dict]) -> float:
-    """Shannon entropy (nats) of the shown candidates' probabilities."""
-    return -sum(c["prob"] * math.log(c["prob"]) for c in candidates if c["prob"] > 0)
+    """Shannon entropy (nats) of the shown candidates, renormalised to sum to 1.
+
+    Renormalising matters: at a high temperature each top candidate's own probability shrinks as mass moves
+    to the long tail, so an unnormalised sum over the top 10 would fall while the distribution gets flatter."""
+    total = sum(c["prob"] for c in candidates)
+    return -sum(c["prob"] / total * math.log(c["prob"] / total) for c in candidates if c["prob"] > 0) if total else 0.0
 
 
 def visible(token: str) -> str:

@@ -30,6 +30,20 @@ log = logging.getLogger(__name__)
 
 TRUNCATION_MARK = "\n[... cut to fit the model's context window ...]"
 
+# Generations in flight. At interpreter exit they are cancelled and waited for: a thread still inside torch
+# when the process tears down aborts it ("terminate called without an active exception", exit 134). A stream
+# whose reader went away (a closed browser tab) is never closed, so its own `finally` cannot do this.
+_IN_FLIGHT: set[threading.Event] = set()
+
+
+def _cancel_all() -> None:
+    for event in list(_IN_FLIGHT):
+        event.set()
+
+
+# Runs before the interpreter joins non-daemon threads (the hook concurrent.futures uses); atexit would be too late.
+getattr(threading, "_register_atexit", lambda fn: None)(_cancel_all)
+
 
 class _Cancelled(StoppingCriteria):
     def __init__(self, event: threading.Event):
@@ -161,8 +175,11 @@ class HFChatModel:
                 log.exception("generation failed")
                 failure.append(exc)
                 streamer.end()
+            finally:
+                _IN_FLIGHT.discard(cancel)
 
-        worker = threading.Thread(target=run, daemon=True)
+        _IN_FLIGHT.add(cancel)
+        worker = threading.Thread(target=run, daemon=False, name="generate")
         worker.start()
         shown = 0
         text = ""
@@ -182,8 +199,8 @@ class HFChatModel:
                 raise GenerationError(f"The model failed while writing: {failure[0]}") from failure[0]
         finally:
             cancel.set()  # also stops the worker when the caller stops reading early
-            # Wait for it: a thread still inside torch at interpreter exit aborts the process (exit 134).
             worker.join(timeout=60)
+            _IN_FLIGHT.discard(cancel)
 
     # -- looking inside (tutor.instruments) ------------------------------------------------------------
     def next_token(self, prompt: str, **options) -> list[dict]:
