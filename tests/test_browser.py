@@ -103,3 +103,36 @@ def test_temperature_reshapes_the_next_token_chart(page):
     second = page.get_by_text("Entropy of these candidates").inner_text()
     entropy = lambda s: float(s.split("**")[0].split(":")[1].split("nats")[0]) if "**" in s else float(s.split(":")[1].split("nats")[0])
     assert entropy(second) > entropy(first)
+
+
+def test_a_lesson_with_buttons_keeps_one_conversation(page):
+    page.get_by_label("Your name (your progress is saved under it)").fill("Browser Learner")
+    page.keyboard.press("Tab")
+    page.get_by_label("Lesson").click()
+    page.get_by_role("option", name="(delimiters)").click()
+    page.get_by_role("button", name="Start lesson").click()
+    page.wait_for_function("() => document.body.innerText.includes('Exercise 1 of')", timeout=60_000)
+    page.get_by_role("button", name="Hint").click()
+    page.wait_for_function("() => document.body.innerText.includes('Hint 1 of')", timeout=60_000)
+    page.get_by_label("Your submission").fill("Summarise the review in the triple backticks in one sentence.\n"
+                                              "```\n{input}\n```")
+    page.get_by_role("button", name="Submit for grading").click()
+    page.wait_for_function("() => document.body.innerText.includes('Self-check')", timeout=180_000)
+    text = page.locator('[data-testid="bot"]').last.inner_text()
+    assert "Passed" in text and "input_delimited" in text
+    # the lesson, the hint and the grade are all still in the one conversation
+    assert page.locator('[data-testid="user"]').count() == 3
+    page.get_by_role("button", name="Progress").click()
+    page.wait_for_selector("text=summarize-review", timeout=30_000)
+
+
+def test_a_course_question_gets_cited_sources(page):
+    box = page.get_by_placeholder("Ask a question, or /lesson delimiters")
+    box.fill("How does top-p sampling choose the next token?")
+    box.press("Enter")
+    page.wait_for_function("() => document.body.innerText.includes('Sources')", timeout=180_000)
+    bot = page.locator('[data-testid="bot"]').last
+    assert "Support:" in bot.inner_text() and ".md" in bot.inner_text()
+    details = bot.locator("details").first
+    details.locator("summary").click()
+    assert len(details.inner_text()) > 80  # the passage itself unfolds under its source

@@ -149,19 +149,19 @@ class Grader:
 
 def feedback_markdown(grade: Grade, threshold: float) -> str:
     """What the learner sees after a submission: every check, the ROUGE scores and the judge's verdict."""
-    head = "✅ **Passed**" if grade.passed else "❌ **Not yet**"
+    head = "**Passed**" if grade.passed else "**Not yet**"
     lines = [f"{head}: score {grade.score:.2f} (pass mark {threshold:.2f})", ""]
     if grade.output is not None:
         lines += ["**What the model produced from your prompt:**", "", "```", grade.output or "(nothing)", "```", ""]
     lines.append("**Checks**")
     for c in grade.checks:
-        mark = "✅" if c.passed else ("❌" if c.required else "⚠️")
-        lines.append(f"- {mark} `{c.name}`{' (required)' if c.required else ''}: {c.detail}")
+        mark = "pass" if c.passed else "fail"
+        lines.append(f"- **{mark}** `{c.name}`{' (required)' if c.required else ''}: {c.detail}")
     r = grade.rouge
     lines += ["", f"**ROUGE** vs the reference: ROUGE-1 {r['rouge1']:.2f} · ROUGE-2 {r['rouge2']:.2f} · "
-                  f"ROUGE-L {r['rougeL']:.2f}",
+                  f"ROUGE-L {r['rougeL']:.2f}", "",
               f"**Self-check:** {grade.judge['verdict']}" + (f": {grade.judge['reason']}" if grade.judge["reason"] else "")]
-    lines += [f"_{n}_" for n in grade.notes]
+    lines += ["", *(f"_{n}_" for n in grade.notes)] if grade.notes else []
     return "\n".join(lines)
 
 

@@ -99,5 +99,5 @@ class Progress:
                  "| lesson | exercise | attempts | best | passed | hints |", "|---|---|---|---|---|---|"]
         for e in data["exercises"]:
             lines.append(f"| {e['lesson']} | {e['exercise']} | {e['attempts']} | {e['best_score']:.2f} | "
-                         f"{'✅' if e['passed'] else '—'} | {e['hints_used']} |")
+                         f"{'yes' if e['passed'] else 'no'} | {e['hints_used']} |")
         return "\n".join(lines)

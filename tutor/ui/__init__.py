@@ -30,6 +30,8 @@ else:
     def gpu(fn):
         return fn
 
+EMPTY_REPLY = "(The model returned an empty reply. Try rephrasing, or type `/help`.)"
+
 CSS = """
 .tutor-note {font-size: 0.9em; opacity: 0.85}
 """
@@ -62,14 +64,32 @@ def build_app(tutor: Tutor) -> gr.Blocks:
     quant = f", {info.quantization}" if info.quantization else ""
 
     @gpu
-    def chat(message, history, session: Session) -> Iterator[tuple[str, Session]]:
+    def converse(history, session: Session, message) -> Iterator[tuple[list, Session]]:
+        """The chat in the browser: typed messages and the lesson buttons share this one history."""
         session = copy.deepcopy(session) if session else Session()
+        text = text_of(message)
+        history = list(history or [])
+        prior = plain_history(history)
+        history += [{"role": "user", "content": text or " "}, {"role": "assistant", "content": ""}]
         reply = ""
-        for chunk in tutor.reply(text_of(message), plain_history(history), session):
+        for chunk in tutor.reply(text, prior, session):
             reply += chunk
-            yield reply, session
+            history[-1] = {"role": "assistant", "content": reply}
+            yield history, session
         if not reply:
-            yield "(The model returned an empty reply. Try rephrasing, or `/help`.)", session
+            history[-1] = {"role": "assistant", "content": EMPTY_REPLY}
+            yield history, session
+
+    @gpu
+    def chat(message: str, history: list[dict] | None = None) -> Iterator[str]:
+        """Ask the tutor (or run a /command) and stream the reply. `history` is earlier turns as
+        [{"role": "user" | "assistant", "content": str}] (content may also be a list of text parts)."""
+        reply = ""
+        for chunk in tutor.reply(text_of(message), plain_history(history), Session(learner="api")):
+            reply += chunk
+            yield reply
+        if not reply:
+            yield EMPTY_REPLY
 
     @gpu
     def run_playground(system, prompt, max_new_tokens, temperature, top_k, top_p,
@@ -99,17 +119,12 @@ def build_app(tutor: Tutor) -> gr.Blocks:
         with gr.Tab("Tutor", id="tutor"):
             with gr.Row():
                 with gr.Column(scale=3):
-                    chatbot = gr.Chatbot(label="Tutor", height=560,
+                    chatbot = gr.Chatbot(label="Tutor", height=560, line_breaks=False,
                                          placeholder="Ask about prompting, or pick a lesson on the right")
-                    gr.ChatInterface(
-                        fn=chat,
-                        chatbot=chatbot,
-                        textbox=gr.Textbox(placeholder="Ask a question, or /lesson delimiters", submit_btn=True),
-                        additional_inputs=[session],
-                        additional_outputs=[session],
-                        api_name="chat",
-                        concurrency_limit=tutor.settings.concurrency,
-                    )
+                    with gr.Row():
+                        textbox = gr.Textbox(placeholder="Ask a question, or /lesson delimiters", show_label=False,
+                                             scale=5, autofocus=True, max_lines=8)
+                        send_btn = gr.Button("Send", variant="primary", scale=1, min_width=80)
                 with gr.Column(scale=2):
                     name = gr.Textbox(label="Your name (your progress is saved under it)", max_length=64)
                     lesson = gr.Dropdown(lesson_choices(), label="Lesson", value=None)
@@ -126,27 +141,32 @@ def build_app(tutor: Tutor) -> gr.Blocks:
                     reload_btn = gr.Button("Reload lessons", size="sm")
                     reload_status = gr.Markdown()
 
-            def command_handler(make_command):
-                @gpu
-                def handler(history, session: Session, *args):
-                    command = make_command(*args)
-                    session = copy.deepcopy(session) if session else Session()
-                    history = list(history or []) + [{"role": "user", "content": command},
-                                                     {"role": "assistant", "content": ""}]
-                    reply = ""
-                    for chunk in tutor.reply(command, [], session):
-                        reply += chunk
-                        history[-1] = {"role": "assistant", "content": reply}
-                        yield history, session
+            def progress_markdown(session: Session) -> str:
+                return tutor.course.progress.markdown(session.learner) if tutor.course else ""
+
+            pending = gr.State("")
+            chat_io = dict(outputs=[chatbot, session], concurrency_limit=tutor.settings.concurrency)
+            for trigger in (textbox.submit, send_btn.click):  # take the text, clear the box, then answer
+                trigger(lambda text: ("", text), [textbox], [textbox, pending], api_visibility="private").then(
+                    converse, [chatbot, session, pending], api_visibility="private", **chat_io).then(
+                    progress_markdown, [session], [progress], api_visibility="private")
+
+            def run_command(make_command):
+                """A button as a chat command: the same conversation, the same history."""
+                def handler(history, session, *args):
+                    yield from converse(history, session, make_command(*args))
                 return handler
 
-            chat_io = dict(outputs=[chatbot, session], concurrency_limit=tutor.settings.concurrency)
-            start_btn.click(command_handler(lambda lid: f"/lesson {lid or ''}".strip()),
-                            [chatbot, session, lesson], api_name="start_lesson", **chat_io)
-            hint_btn.click(command_handler(lambda: "/hint"), [chatbot, session], api_name="hint", **chat_io)
-            next_btn.click(command_handler(lambda: "/next"), [chatbot, session], api_name="next", **chat_io)
-            submit_btn.click(command_handler(lambda text: f"/submit {text or ''}".strip()),
-                             [chatbot, session, submission], api_name="submit", **chat_io)
+            buttons = [
+                (start_btn, lambda lesson_id: f"/lesson {lesson_id or ''}".strip(), [lesson]),
+                (hint_btn, lambda: "/hint", []),
+                (next_btn, lambda: "/next", []),
+                (submit_btn, lambda text: f"/submit {text or ''}".strip(), [submission]),
+            ]
+            for button, make_command, extra in buttons:
+                button.click(run_command(make_command), [chatbot, session, *extra], api_visibility="private",
+                             **chat_io).then(progress_markdown, [session], [progress], api_visibility="private")
+            gr.api(chat, api_name="chat", concurrency_limit=tutor.settings.concurrency)
 
             def identify(stored_id, learner_name, session: Session):
                 stored_id = stored_id or f"learner-{uuid.uuid4().hex[:8]}"
@@ -154,13 +174,9 @@ def build_app(tutor: Tutor) -> gr.Blocks:
                 session.learner = learner_id(learner_name, stored_id)
                 return stored_id, session, progress_markdown(session)
 
-            def progress_markdown(session: Session) -> str:
-                return tutor.course.progress.markdown(session.learner) if tutor.course else ""
-
             demo.load(identify, [browser_id, name, session], [browser_id, session, progress], api_visibility="private")
             name.blur(identify, [browser_id, name, session], [browser_id, session, progress], api_visibility="private")
-            refresh_btn.click(lambda s: progress_markdown(s), [session], [progress], api_name="progress")
-            submit_btn.click(lambda s: progress_markdown(s), [session], [progress], api_visibility="private")
+            refresh_btn.click(progress_markdown, [session], [progress], api_visibility="private")
 
             def reload_lessons():
                 message = tutor.course.reload_message() if tutor.course else "No course is loaded."
