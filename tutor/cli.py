@@ -20,12 +20,8 @@ def cmd_serve(args, settings: Settings) -> int:
     from tutor import ui
     from tutor.runtime import build_tutor
 
-    demo = ui.build_app(build_tutor(settings))
-    ui.launch(
-        demo,
-        server_name=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
-        server_port=int(os.environ.get("GRADIO_SERVER_PORT", "7860")),
-    )
+    # Gradio reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT itself (defaults 127.0.0.1:7860).
+    ui.launch(ui.build_app(build_tutor(settings)))
     return 0
 
 
