@@ -11,7 +11,7 @@ PACKAGE = ROOT / "tutor"
 # Which of our modules may import which heavy framework. Everything else stays framework-free.
 FRAMEWORKS = {
     "gradio": {"tutor.ui"},
-    "torch": {"tutor.hf", "tutor.train", "tutor.dataset"},
+    "torch": {"tutor.hf", "tutor.train", "tutor.dataset", "tutor.adapter_eval"},
     "transformers": {"tutor.hf", "tutor.train", "tutor.dataset"},
     "peft": {"tutor.hf", "tutor.train"},
     "bitsandbytes": {"tutor.hf", "tutor.train"},
@@ -24,6 +24,7 @@ FRAMEWORKS = {
 }
 # Modules only the edges (app.py, the CLI) may import.
 EDGES = {"tutor.ui": {"tutor.cli"}, "tutor.train": {"tutor.cli"}, "tutor.runtime": {"tutor.cli"},
+         "tutor.adapter_eval": {"tutor.cli"},
          "tutor.cli": set()}
 
 

@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 
 from tutor.config import ROOT, Settings
 from tutor.errors import TutorError
@@ -223,8 +224,6 @@ def cmd_ask(args, settings: Settings) -> int:
 
 
 def cmd_eval_retrieval(args, settings: Settings) -> int:
-    from pathlib import Path
-
     from tutor import retrieval
 
     retrieval.ensure_index(settings, progress=True)
@@ -237,6 +236,26 @@ def cmd_eval_retrieval(args, settings: Settings) -> int:
         for miss in result["misses"]:
             print(f"  missed: {miss['question']}  expected {miss['expected']}, got {', '.join(miss['got'])}")
     return 0 if result["recall"] >= args.target else 1
+
+
+def cmd_train(args, settings: Settings) -> int:
+    from tutor import train
+
+    return train.main(args, settings)
+
+
+def cmd_eval_adapter(args, settings: Settings) -> int:
+    from tutor import adapter_eval
+    from tutor.hf.loading import find_adapter
+
+    name = args.name or (find_adapter(settings) or Path("")).name
+    if not name:
+        raise TutorError("No adapter to evaluate: give --name, or set TUTOR_ADAPTER to a folder under adapters/.")
+    result = adapter_eval.evaluate_adapter(settings, name, limit=args.limit)
+    if args.save:
+        adapter_eval.save(result, settings.adapters_dir / name)
+    print(json.dumps(result, indent=None if args.json else 2))
+    return 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -318,8 +337,17 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--target", type=float, default=0.9)
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_eval_retrieval)
+    s = evals.add_parser("adapter", help="validation loss and ROUGE-L: base model vs base + adapter")
+    s.add_argument("--name", default=None, help="adapter folder under adapters/ (default: the one TUTOR_ADAPTER picks)")
+    s.add_argument("--limit", type=int, default=24, help="validation records to generate for ROUGE-L")
+    s.add_argument("--save", action="store_true", help="write eval.json and the figures into the model card")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_eval_adapter)
 
-    # Subcommands for readings and training are added below.
+    from tutor.train import add_arguments  # argparse only: the heavy imports happen inside train()
+
+    s = add_arguments(sub.add_parser("train", help="fine-tune a LoRA adapter (QLoRA where bitsandbytes runs)"))
+    s.set_defaults(fn=cmd_train)
     return p
 
 
