@@ -5,19 +5,11 @@ import json
 import pytest
 import torch
 
+from tests.conftest import MISTRAL_TEMPLATE
 from tutor.config import Settings
 from tutor.errors import ModelLoadError
 from tutor.model import GenerationSettings, load_model
 
-# Mistral-7B-Instruct-v0.2's template: it raises on a system message.
-MISTRAL_TEMPLATE = (
-    "{{ bos_token }}{% for message in messages %}"
-    "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
-    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
-    "{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}"
-    "{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token }}"
-    "{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}"
-)
 
 
 @pytest.fixture(scope="module")

@@ -16,18 +16,11 @@ from tokenizers import Tokenizer, models, pre_tokenizers  # noqa: E402
 from transformers import MistralConfig, MistralForCausalLM, PreTrainedTokenizerFast, TrainerCallback  # noqa: E402
 
 from tutor import dataset  # noqa: E402
+from tests.conftest import MISTRAL_TEMPLATE
 from tutor.config import Settings  # noqa: E402
 from tutor.hf import loading  # noqa: E402
 from tutor.train import add_arguments, train  # noqa: E402
 
-MISTRAL_TEMPLATE = (
-    "{{ bos_token }}{% for message in messages %}"
-    "{% if (message['role'] == 'user') != (loop.index0 % 2 == 0) %}"
-    "{{ raise_exception('Conversation roles must alternate user/assistant/user/assistant/...') }}{% endif %}"
-    "{% if message['role'] == 'user' %}{{ '[INST] ' + message['content'] + ' [/INST]' }}"
-    "{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token }}"
-    "{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}"
-)
 WORDS = ("you are a tutor explain what delimiters do use triple quotes around the text few shot means examples "
          "in prompt give hint without answer is this good no it lacks format yes VERDICT REASON : . , ? "
          "temperature changes randomness lower more predictable higher varied LoRA trains small matrices").split()

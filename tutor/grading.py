@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, field
 
 from tutor import prompts
 from tutor.errors import TutorError
+from tutor.lessons import PLACEHOLDER as INPUT_SLOT
 from tutor.lessons import Exercise
 from tutor.model import ChatModel, GenerationSettings, complete
 from tutor.rouge import rouge
@@ -28,7 +29,6 @@ ROUGE_FULL = 0.5
 RUN_SETTINGS = GenerationSettings(temperature=0.0, repetition_penalty=1.1, max_new_tokens=64)
 # The verdict line comes first (~5 tokens); 24 tokens leave room for a short reason and keep a rambling judge cheap.
 JUDGE_SETTINGS = GenerationSettings(temperature=0.0, repetition_penalty=1.1, max_new_tokens=24)
-INPUT_SLOT = "{input}"
 _VERDICT = re.compile(r"^\W*verdict\W*\s*(yes|no)\b", re.I | re.M)
 _REASON = re.compile(r"^\W*reason\W*\s*(.+)$", re.I | re.M)
 # The judge prompt fences learner text with <<<NAME ... NAME>>>; strip those markers from untrusted text

@@ -10,10 +10,10 @@ import threading
 from typing import Iterator
 
 import torch
-from jinja2 import TemplateError
 from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
 from tutor.config import Settings
+from tutor.dataset import accepts_system_role, fold_system
 from tutor.prompts import PROMPTS_DIR
 from tutor.errors import GenerationError
 from tutor.hf import loading, probe
@@ -61,7 +61,7 @@ class HFChatModel:
         self._lock = threading.Lock()  # one generate() at a time: the seed and the CPU threads are global
         if not self.tokenizer.chat_template:  # a base model: use the project's plain transcript format
             self.tokenizer.chat_template = (PROMPTS_DIR / "plain_chat.md").read_text()
-        self.folds_system = not self._accepts_system_role()
+        self.folds_system = not accepts_system_role(self.tokenizer)
         config = getattr(self.model, "config", None)
         window = getattr(config, "max_position_embeddings", None) or self.tokenizer.model_max_length
         self.info = ModelInfo(
@@ -80,26 +80,10 @@ class HFChatModel:
         return cls(loading.load(settings))
 
     # -- prompt text -----------------------------------------------------------------------------------
-    def _accepts_system_role(self) -> bool:
-        """Mistral-7B-Instruct v0.1/v0.2 templates raise on a system message; probe once instead of guessing."""
-        try:
-            self.tokenizer.apply_chat_template(
-                [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}], tokenize=False
-            )
-            return True
-        except (TemplateError, ValueError):
-            return False
-
     def _prepare(self, messages: list[Message]) -> list[Message]:
+        # The same folding training uses (tutor.dataset), so the adapter sees served prompts as it was trained.
         messages = [{"role": m["role"], "content": m["content"]} for m in messages]
-        if self.folds_system and messages and messages[0]["role"] == "system":
-            system, rest = messages[0], messages[1:]
-            if rest and rest[0]["role"] == "user":
-                rest[0] = {"role": "user", "content": f"{system['content']}\n\n{rest[0]['content']}"}
-            else:
-                rest.insert(0, {"role": "user", "content": system["content"]})
-            messages = rest
-        return messages
+        return fold_system(messages) if self.folds_system else messages
 
     def render(self, messages: list[Message]) -> str:
         return self.tokenizer.apply_chat_template(self._prepare(messages), tokenize=False, add_generation_prompt=True)
