@@ -106,7 +106,8 @@ def training_arguments(args, device: str, out: str, steps_per_epoch: int):
     )
 
 
-def plot_loss(history: list[dict], path: Path) -> None:
+def plot_loss(history: list[dict], path: Path, window: int = 1) -> None:
+    """Train loss per step and as a running mean over ``window`` steps, and the validation loss."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -116,7 +117,11 @@ def plot_loss(history: list[dict], path: Path) -> None:
     val = [(h["step"], h["eval_loss"]) for h in history if "eval_loss" in h]
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     if train:
-        ax.plot(*zip(*train), lw=1, alpha=0.8, label="train (per step)")
+        steps, losses = zip(*train)
+        ax.plot(steps, losses, lw=0.8, alpha=0.35, label="train (per step)")
+        smooth = [sum(losses[max(0, i - window + 1):i + 1]) / len(losses[max(0, i - window + 1):i + 1])
+                  for i in range(len(losses))]
+        ax.plot(steps, smooth, lw=1.8, label=f"train (mean of last {window} steps)")
     if val:
         ax.plot(*zip(*val), "o-", lw=2, label="validation")
     ax.set(xlabel="optimizer step", ylabel="loss (reply tokens only)", title=path.parent.name)
@@ -183,7 +188,9 @@ def train(args: argparse.Namespace, settings: Settings, callbacks=()) -> tuple[o
     model.peft_config["default"].base_model_name_or_path = settings.model
     model.save_pretrained(out_dir)
     (out_dir / "training_log.json").write_text(json.dumps(history, indent=1))
-    plot_loss(history, out_dir / "loss_curve.png")
+    # Length grouping sorts each "megabatch" of min(n // (4 * batch), 50) batches by length (transformers'
+    # get_length_grouped_indices), so the loss cycles with the tasks' lengths; average over one megabatch.
+    plot_loss(history, out_dir / "loss_curve.png", window=max(1, min(len(data["train"]) // (4 * args.batch_size), 50)))
     peak = (torch.cuda.max_memory_allocated() if device == "cuda"
             else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)  # ru_maxrss is KiB on Linux
     metrics = {
@@ -218,6 +225,9 @@ def model_card(name: str, m: dict) -> str:
     h = m["hyperparameters"]
     train, val = m["data"]["train"], m["data"]["validation"]
     tasks = ", ".join(f"{t} {n}" for t, n in train["by_task"].items())
+    served = ("" if m["device"] != "cpu" or not m["quantization"].startswith("bnb") else
+              " On CPU the app serves\nthe base in fp32 (`TUTOR_4BIT=auto`) and applies this adapter, trained over the NF4 base, unchanged;\n"
+              "`tutor eval adapter` measures that served pairing.")
     return f"""# {name}: LoRA adapter for the prompt-engineering tutor
 
 The tutor's own fine-tune: it teaches the base model the tutor's behaviour (explaining tactics, giving hints
@@ -235,7 +245,7 @@ and judging submissions in the judge's `VERDICT:` / `REASON:` format).
 | hardware | {m['device']}, {m['threads']} threads; wall time {m['wall_seconds'] / 60:.1f} min; peak memory {m['peak_memory_gib']} GiB |
 | validation loss | {m['val_loss_before']} before training -> {m['val_loss_after']} after (reply tokens only) |
 
-Loss is computed on the reply tokens only; the prompt is rendered with the base model's chat template.
+Loss is computed on the reply tokens only; the prompt is rendered with the base model's chat template.{served}
 
 ![loss curve](loss_curve.png)
 
