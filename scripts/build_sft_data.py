@@ -25,6 +25,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tutor import prompts  # noqa: E402
+from tutor.config import ROOT  # noqa: E402
 from tutor.dataset import DATA_DIR, read_jsonl, record_id, split_of, validate, write_splits  # noqa: E402
 from tutor.lessons import load_lessons  # noqa: E402
 
@@ -175,7 +176,7 @@ def lesson_verdicts(key: str, source: str, exercise, other) -> list[dict]:
 
 
 def build(lessons_dir: Path | None = None) -> list[dict]:
-    lessons = load_lessons(lessons_dir or Path(prompts.PROMPTS_DIR).parent / "lessons")
+    lessons = load_lessons(lessons_dir or ROOT / "lessons")
     if lessons.problems:
         raise SystemExit("Fix the lessons first:\n" + "\n".join(lessons.problems))
     return from_sources() + from_lessons(lessons)
