@@ -23,8 +23,14 @@ def test_info_json_tells_what_is_loaded():
     info = json.loads(result.stdout)
     assert "SmolLM2-135M" in info["name"] and info["device"] == "cpu" and info["dtype"] == "float32"
     assert info["context_window"] == 8192 and info["extra"]["from_cache"] is True
-    for key in ("adapter", "quantization", "lessons", "readings"):
-        assert key in info
+    assert info["adapter"] == "smollm2-tutor" and info["quantization"] is None
+    assert info["lessons"] >= 15 and info["readings"] >= 12
+
+
+def test_adapter_none_turns_the_adapter_off():
+    result = tutor("info", "--json", env={"TUTOR_ADAPTER": "none"})
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["adapter"] is None
 
 
 def test_chat_streams_a_reply_to_stdout():

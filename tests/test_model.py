@@ -67,3 +67,10 @@ def test_info_tells_what_is_loaded(chat_model):
     info = chat_model.info
     assert "SmolLM2-135M" in info.name and info.device == "cpu" and info.context_window == 8192
     assert info.extra["source"].endswith(tuple("0123456789"))
+
+
+def test_the_app_serves_the_shipped_adapter_by_default(served_model):
+    assert served_model.info.adapter == "smollm2-tutor"  # TUTOR_ADAPTER=auto picks the adapter for `embedded`
+    reply = complete(served_model, [{"role": "user", "content": "What is a delimiter in a prompt?"}],
+                     GenerationSettings(max_new_tokens=20, temperature=0))
+    assert len(reply.split()) >= 3
