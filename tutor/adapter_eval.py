@@ -49,7 +49,7 @@ def evaluate_adapter(settings: Settings, name: str, limit: int = 24, data_dir: P
     The loss uses every validation record; ROUGE-L uses the first ``limit`` (generation is the slow part)."""
     from tutor.hf import HFChatModel, loading
 
-    chat_model = HFChatModel(loading.load(replace(settings, adapter=name)))
+    chat_model = HFChatModel(loading.load(replace(settings, adapter=name), merge=False))  # keep it switchable
     if chat_model.info.adapter is None:
         raise loading.ModelLoadError(f"No adapter named {name!r} was loaded; see `tutor info --json`.")
     records = dataset.load_split("validation", data_dir)

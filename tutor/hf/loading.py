@@ -212,11 +212,21 @@ def attach_adapter(loaded: Loaded, path: Path) -> Loaded:
     return loaded
 
 
-def load(settings: Settings) -> Loaded:
-    """Base model plus the adapter the settings ask for: what the app serves."""
+def load(settings: Settings, merge: bool = True) -> Loaded:
+    """Base model plus the adapter the settings ask for: what the app serves.
+
+    On a full-precision base the LoRA product is folded into the weights (``merge_and_unload``): the same
+    outputs without two extra matmuls per adapted layer (measured on CPU: 8.2 -> ~13 tok/s decode). A 4-bit
+    base keeps the adapter separate, since merging into NF4 would re-quantize and lose precision."""
     adapter = find_adapter(settings)  # fail on a bad adapter before spending time on the model
     loaded = load_base_model(settings)
-    return attach_adapter(loaded, adapter) if adapter else loaded
+    if adapter is None:
+        return loaded
+    loaded = attach_adapter(loaded, adapter)
+    if merge and not loaded.quantization:
+        loaded.model = loaded.model.merge_and_unload()
+        loaded.model.eval()
+    return loaded
 
 
 def _first_line(exc: Exception) -> str:
