@@ -195,7 +195,7 @@ def locate(root: yaml.Node, loc: tuple) -> tuple[int, list]:
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
             child = (node.value[part], node.value[part])
         if child is not None:
-            (key, node), line = child, child[0].start_mark.line + 1
+            (_, node), line = child, child[0].start_mark.line + 1
             found.append(part)
     return line, found
 

@@ -1,4 +1,4 @@
-"""The browser app: the only module that imports Gradio. ``build_app(tutor)`` returns the Blocks.
+"""The browser app: the only package that imports Gradio. ``build_app(tutor)`` returns the Blocks.
 
 Handlers are thin: they normalise Gradio's shapes into plain strings and call the framework-free tutor code.
 """
