@@ -48,3 +48,10 @@ def test_bad_settings_exit_non_zero_with_the_variable_named(env, needle):
     result = tutor("info", "--json", env=env)
     assert result.returncode != 0
     assert needle in result.stderr and "Traceback" not in result.stderr
+
+
+def test_ask_says_when_the_readings_do_not_cover_a_question():
+    result = tutor("ask", "How do I bake sourdough bread?", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["sources"] == [] and data["grounded"] == "not supported" and "do not cover" in data["answer"]

@@ -203,12 +203,25 @@ def cmd_search(args, settings: Settings) -> int:
     return 0
 
 
+class _LazyModel:
+    """Loads the model on first use, so a question the readings do not cover is answered without it (~20 s)."""
+
+    def __init__(self, settings: Settings):
+        self._settings, self._model = settings, None
+
+    def __getattr__(self, name):
+        if self._model is None:
+            from tutor.model import load_model
+
+            self._model = load_model(self._settings)
+        return getattr(self._model, name)
+
+
 def cmd_ask(args, settings: Settings) -> int:
     from tutor import grounding, retrieval
-    from tutor.model import load_model
 
     retrieval.ensure_index(settings, progress=True)
-    stream = grounding.stream_answer(args.question, retrieval.Retriever(settings), load_model(settings), k=args.k)
+    stream = grounding.stream_answer(args.question, retrieval.Retriever(settings), _LazyModel(settings), k=args.k)
     for chunk in stream:
         if not args.json:
             sys.stdout.write(chunk)
