@@ -104,7 +104,7 @@ def build_app(tutor: Tutor) -> gr.Blocks:
             for state in playground.run(tutor.model, text_of(system), text_of(prompt), settings):
                 yield state.reply, state.rendered, state.counts_markdown()
         except (ValueError, TutorError) as exc:
-            yield f"⚠️ {exc}", "", ""
+            yield f"Cannot run: {exc}", "", ""
 
     def lesson_choices() -> list[tuple[str, str]]:
         return [(f"{l.title} ({l.id})", l.id) for l in tutor.course.lessons] if tutor.course else []

@@ -97,14 +97,14 @@ def add_tabs(model: ChatModel, gpu, concurrency: int) -> None:
             for state in instruments.compare(model, prompt_a, prompt_b, material, settings):
                 yield state.a.output, state.b.output, instruments.summary_markdown(state)
         except (ValueError, TutorError) as exc:
-            yield "", "", f"⚠️ {exc}"
+            yield "", "", f"Cannot run: {exc}"
 
     @gpu
     def logprob(prompt, response):
         try:
             return instruments.logprob_markdown(model.sequence_logprob(prompt or "", response or ""))
         except (ValueError, TutorError) as exc:
-            return f"⚠️ {exc}"
+            return f"Cannot run: {exc}"
 
     with gr.Tab("Compare prompts", id="compare"):
         gr.Markdown("Run two prompts on the same material with the same settings and see what a tactic changes. "
