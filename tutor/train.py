@@ -243,7 +243,7 @@ and judging submissions in the judge's `VERDICT:` / `REASON:` format).
 | data | `{m['data_dir']}` (sha256 {m['data_sha256']}): {train['records']} train / {val['records']} validation records ({tasks}); {m['dropped_too_long']} dropped as longer than {h['max_length']} tokens |
 | schedule | {m['steps']} steps ({m['epochs']} epochs), batch {h['batch_size']} x {h['grad_accum']} accumulation, lr {h['lr']} cosine with 5% warm-up, seed {h['seed']} |
 | hardware | {m['device']}, {m['threads']} threads; wall time {m['wall_seconds'] / 60:.1f} min; peak memory {m['peak_memory_gib']} GiB |
-| validation loss | {m['val_loss_before']} before training -> {m['val_loss_after']} after (reply tokens only) |
+| validation loss | {m['val_loss_before']} before training -> {m['val_loss_after']} after (reply tokens only; Trainer's mean of per-batch means over the training base) |
 
 Loss is computed on the reply tokens only; the prompt is rendered with the base model's chat template.{served}
 
