@@ -24,10 +24,17 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tutor import prompts  # noqa: E402
-from tutor.config import ROOT  # noqa: E402
-from tutor.dataset import DATA_DIR, read_jsonl, record_id, split_of, validate, write_splits  # noqa: E402
-from tutor.lessons import load_lessons  # noqa: E402
+from tutor import prompts
+from tutor.config import ROOT
+from tutor.dataset import (
+    DATA_DIR,
+    read_jsonl,
+    record_id,
+    split_of,
+    validate,
+    write_splits,
+)
+from tutor.lessons import load_lessons
 
 SOURCES = DATA_DIR / "sources"
 
@@ -159,7 +166,8 @@ def lesson_verdicts(key: str, source: str, exercise, other) -> list[dict]:
     """Two verdicts per exercise, on what tutor.grading sends the judge: the model solution (yes), and a
     failure the question rules out: a prompt whose output merely echoes the material, or an answer written
     for a different exercise (no)."""
-    common = dict(source=source, task_text=exercise.task, question=exercise.judge, reference=exercise.references[0])
+    common = {"source": source, "task_text": exercise.task, "question": exercise.judge,
+              "reference": exercise.references[0]}
     if exercise.kind == "prompt":
         return [
             judge(f"{key}:sound", submission=exercise.solution, output=exercise.references[-1], verdict="yes",

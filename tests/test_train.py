@@ -12,14 +12,19 @@ import pytest
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("bitsandbytes")
-from tokenizers import Tokenizer, models, pre_tokenizers  # noqa: E402
-from transformers import MistralConfig, MistralForCausalLM, PreTrainedTokenizerFast, TrainerCallback  # noqa: E402
+from tokenizers import Tokenizer, models, pre_tokenizers
+from transformers import (
+    MistralConfig,
+    MistralForCausalLM,
+    PreTrainedTokenizerFast,
+    TrainerCallback,
+)
 
-from tutor import dataset  # noqa: E402
 from tests.conftest import MISTRAL_TEMPLATE
-from tutor.config import Settings  # noqa: E402
-from tutor.hf import loading  # noqa: E402
-from tutor.train import add_arguments, train  # noqa: E402
+from tutor import dataset
+from tutor.config import Settings
+from tutor.hf import loading
+from tutor.train import add_arguments, train
 
 WORDS = ("you are a tutor explain what delimiters do use triple quotes around the text few shot means examples "
          "in prompt give hint without answer is this good no it lacks format yes VERDICT REASON : . , ? "
@@ -105,7 +110,7 @@ def test_loss_is_finite_and_logged_every_step(trained):
 
 def test_adapter_folder_has_card_curve_and_reloads_to_same_logits(tiny, trained):
     root, tokenizer, settings = tiny
-    model, metrics, _ = trained
+    model, _, _ = trained
     folder = root / "adapters" / "tiny"
     assert {"adapter_model.safetensors", "adapter_config.json", "README.md", "loss_curve.png",
             "training_log.json"} <= {p.name for p in folder.iterdir()}

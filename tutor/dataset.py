@@ -16,6 +16,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from jinja2 import TemplateError
+
 from tutor.config import ROOT
 from tutor.errors import TutorError
 
@@ -143,7 +145,7 @@ def accepts_system_role(tokenizer) -> bool:
             [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}], tokenize=False
         )
         return True
-    except Exception:  # jinja2's TemplateError or a ValueError, depending on the template
+    except (TemplateError, ValueError):  # raise_exception() in a template surfaces as a TemplateError
         return False
 
 
