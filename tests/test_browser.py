@@ -52,10 +52,14 @@ def page(browser, app_url, tmp_path):
     page.close()
 
 
-def test_chat_message_gets_a_streamed_reply(page):
+def send_chat(page, text: str) -> None:
     box = page.get_by_placeholder("Ask a question, or /lesson delimiters")
-    box.fill("What is a delimiter?")
+    box.fill(text)
     box.press("Enter")
+
+
+def test_chat_message_gets_a_streamed_reply(page):
+    send_chat(page, "What is a delimiter?")
     page.wait_for_selector('[data-testid="user"]', timeout=30_000)
     bot = page.locator('[data-testid="bot"]').last
     bot.wait_for(timeout=60_000)
@@ -127,9 +131,7 @@ def test_a_lesson_with_buttons_keeps_one_conversation(page):
 
 
 def test_a_course_question_gets_cited_sources(page):
-    box = page.get_by_placeholder("Ask a question, or /lesson delimiters")
-    box.fill("How does top-p sampling choose the next token?")
-    box.press("Enter")
+    send_chat(page, "How does top-p sampling choose the next token?")
     page.wait_for_function("() => document.body.innerText.includes('Sources')", timeout=180_000)
     bot = page.locator('[data-testid="bot"]').last
     assert "Support:" in bot.inner_text() and ".md" in bot.inner_text()

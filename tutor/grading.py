@@ -13,22 +13,22 @@ own grade: the checks are code, ROUGE compares against fixed references, and the
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from tutor import prompts
 from tutor.errors import TutorError
 from tutor.lessons import PLACEHOLDER as INPUT_SLOT
 from tutor.lessons import Exercise
-from tutor.model import ChatModel, GenerationSettings, complete
+from tutor.model import GREEDY, ChatModel, complete
 from tutor.rouge import rouge
 
 # A paraphrase that says the same thing as a reference rarely gets above ROUGE-L 0.5 (different wording and
 # order), so 0.5 counts as full marks for the ROUGE part.
 ROUGE_FULL = 0.5
 # Prompt exercises run the learner's prompt greedily: the same prompt always gets the same output and grade.
-RUN_SETTINGS = GenerationSettings(temperature=0.0, repetition_penalty=1.1, max_new_tokens=64)
+RUN_SETTINGS = GREEDY.with_(max_new_tokens=64)
 # The verdict line comes first (~5 tokens); 24 tokens leave room for a short reason and keep a rambling judge cheap.
-JUDGE_SETTINGS = GenerationSettings(temperature=0.0, repetition_penalty=1.1, max_new_tokens=24)
+JUDGE_SETTINGS = GREEDY.with_(max_new_tokens=24)
 _VERDICT = re.compile(r"^\W*verdict\W*\s*(yes|no)\b", re.I | re.M)
 _REASON = re.compile(r"^\W*reason\W*\s*(.+)$", re.I | re.M)
 # The judge prompt fences learner text with <<<NAME ... NAME>>>; strip those markers from untrusted text
@@ -163,7 +163,3 @@ def feedback_markdown(grade: Grade, threshold: float) -> str:
               f"**Self-check:** {grade.judge['verdict']}" + (f": {grade.judge['reason']}" if grade.judge["reason"] else "")]
     lines += ["", *(f"_{n}_" for n in grade.notes)] if grade.notes else []
     return "\n".join(lines)
-
-
-def grade_dict(grade: Grade) -> dict:
-    return asdict(grade)

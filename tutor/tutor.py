@@ -7,7 +7,7 @@ model answer, grounded in the readings when a retriever is available.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Iterator
 
 from tutor import prompts
@@ -38,7 +38,6 @@ class Session:
     exercise_index: int = 0
     hints_shown: int = 0
     solved: bool = False
-    notes: list[str] = field(default_factory=list)
 
 
 def clip(text: str, limit: int) -> tuple[str, str | None]:

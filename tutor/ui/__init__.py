@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 import importlib.util
-import logging
 import uuid
 from typing import Iterator
 
@@ -18,8 +17,6 @@ from tutor.errors import TutorError
 from tutor.model import GenerationSettings
 from tutor.progress import learner_id
 from tutor.tutor import Session, Tutor
-
-log = logging.getLogger(__name__)
 
 # On a ZeroGPU Space, functions that use the GPU must be wrapped by spaces.GPU; elsewhere it is a no-op.
 if importlib.util.find_spec("spaces") is not None:
