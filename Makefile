@@ -6,7 +6,7 @@ PIP := $(PY) -m pip
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install prepare bench clean
+.PHONY: run test lint install prepare bench clean
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -27,7 +27,10 @@ prepare: $(STAMP)
 run: prepare
 	GRADIO_ANALYTICS_ENABLED=False $(VENV)/bin/tutor serve
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+test: lint
 	GRADIO_ANALYTICS_ENABLED=False $(PY) -m pytest -q
 
 bench: $(STAMP)

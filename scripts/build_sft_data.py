@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tutor import prompts
 from tutor.config import ROOT
-from tutor.dataset import (
+from tutor.finetune.dataset import (
     DATA_DIR,
     read_jsonl,
     record_id,

@@ -29,7 +29,7 @@ def settings(tmp_path) -> Settings:
 @pytest.fixture(scope="session")
 def chat_model():
     """The real embedded default model, loaded once per test session."""
-    from tutor.model import load_model
+    from tutor.models import load_model
 
     return load_model(Settings.from_env({}, data_dir=MODEL_CACHE_DATA_DIR, adapter="none"))
 
@@ -37,7 +37,7 @@ def chat_model():
 @pytest.fixture(scope="session")
 def served_model():
     """The model as the app serves it by default (with the shipped adapter when there is one)."""
-    from tutor.model import load_model
+    from tutor.models import load_model
 
     return load_model(Settings.from_env({}, data_dir=MODEL_CACHE_DATA_DIR))
 

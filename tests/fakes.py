@@ -1,7 +1,7 @@
 """A scripted chat model for unit tests of orchestration logic only (never used by the product)."""
 from __future__ import annotations
 
-from tutor.model import ModelInfo
+from tutor.models import ModelInfo
 
 
 class ScriptedModel:

@@ -5,7 +5,7 @@ import pytest
 
 pytest.importorskip("bitsandbytes")
 from tests.test_train import tiny, trained  # noqa: E402,F401  (module fixtures: a tiny model and its adapter)
-from tutor import adapter_eval  # noqa: E402
+from tutor.finetune import adapter_eval  # noqa: E402
 
 
 def test_eval_adapter_compares_base_and_adapter(tiny, trained, tmp_path):  # noqa: F811

@@ -105,7 +105,10 @@ def test_temperature_reshapes_the_next_token_chart(page):
     page.get_by_role("button", name="Show next-token probabilities").click()
     page.wait_for_function(f"() => !document.body.innerText.includes({first!r})", timeout=60_000)
     second = page.get_by_text("Entropy of these candidates").inner_text()
-    entropy = lambda s: float(s.split("**")[0].split(":")[1].split("nats")[0]) if "**" in s else float(s.split(":")[1].split("nats")[0])
+
+    def entropy(note: str) -> float:
+        return float(note.split(":")[1].split("nats")[0].strip(" *"))
+
     assert entropy(second) > entropy(first)
 
 

@@ -18,6 +18,10 @@ def tutor(*args, env=None, timeout=300):
 
 
 def test_info_json_tells_what_is_loaded():
+    from tutor.config import Settings
+    from tutor.models.hf.loading import resolve_source
+
+    resolve_source(Settings.from_env({}, data_dir=MODEL_CACHE_DATA_DIR))  # the cache exists whatever ran first
     result = tutor("info", "--json")
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)

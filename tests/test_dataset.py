@@ -9,8 +9,10 @@ from collections import Counter
 
 import pytest
 
-from tutor import dataset, grading, grounding
+from tutor import grading
 from tutor.config import ROOT
+from tutor.finetune import dataset
+from tutor.readings import grounding
 
 
 @pytest.fixture(scope="module")

@@ -6,10 +6,10 @@ from dataclasses import dataclass
 
 import pytest
 
-from tutor import grounding, retrieval
 from tutor.config import Settings
 from tutor.errors import TutorError
-from tutor.model import GenerationSettings
+from tutor.models import GenerationSettings
+from tutor.readings import grounding, retrieval
 
 
 @dataclass(frozen=True)

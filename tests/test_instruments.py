@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from tutor import instruments
-from tutor.hf.probe import shape_distribution
+from tutor.models.hf.probe import shape_distribution
 
 pytestmark = pytest.mark.model
 PROMPT = "The capital of France is"
@@ -69,7 +69,7 @@ def test_sequence_logprob_prefers_the_right_answer(chat_model):
 
 
 def test_compare_runs_both_prompts_with_token_counts_and_rouge(chat_model):
-    from tutor.model import GenerationSettings
+    from tutor.models import GenerationSettings
 
     states = list(instruments.compare(chat_model, "summarize: {input}", "Summarise in one sentence:\n```{input}```",
                                       "The fan is quiet but the base is flimsy.",

@@ -12,8 +12,19 @@ import yaml
 
 from tutor.config import ROOT
 from tutor.errors import NotFound
-from tutor.lessons import (CHECK_TYPES, ContainsCheck, Exercise, InputDelimitedCheck, JsonCheck, LengthCheck,
-                           NotContainsCheck, NumberedStepsCheck, RegexCheck, check_paths, load_lessons)
+from tutor.lessons import (
+    CHECK_TYPES,
+    ContainsCheck,
+    Exercise,
+    InputDelimitedCheck,
+    JsonCheck,
+    LengthCheck,
+    NotContainsCheck,
+    NumberedStepsCheck,
+    RegexCheck,
+    check_paths,
+    load_lessons,
+)
 from tutor.yamlsafe import MAX_BYTES, MAX_DEPTH
 
 LESSONS_DIR = ROOT / "lessons"

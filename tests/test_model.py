@@ -1,7 +1,7 @@
 """The embedded default, for real: streaming, settings, stop sequences, context budget."""
 import pytest
 
-from tutor.model import GenerationSettings, complete
+from tutor.models import GenerationSettings, complete
 
 pytestmark = pytest.mark.model
 

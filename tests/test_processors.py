@@ -1,7 +1,12 @@
 import torch
 
-from tutor.hf.processors import (FrequencyPenaltyLogitsProcessor, PresencePenaltyLogitsProcessor, StopOnSequences,
-                                 cut_at_stop, safe_prefix_length)
+from tutor.models.hf.processors import (
+    FrequencyPenaltyLogitsProcessor,
+    PresencePenaltyLogitsProcessor,
+    StopOnSequences,
+    cut_at_stop,
+    safe_prefix_length,
+)
 
 PROMPT = [7, 7, 7]  # prompt tokens never count towards a penalty
 

@@ -8,8 +8,7 @@ import torch
 from tests.conftest import MISTRAL_TEMPLATE
 from tutor.config import Settings
 from tutor.errors import ModelLoadError
-from tutor.model import GenerationSettings, load_model
-
+from tutor.models import GenerationSettings, load_model
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from tutor import retrieval
 from tutor.config import ROOT, Settings
 from tutor.errors import TutorError
+from tutor.readings import retrieval
 
 QUESTIONS = ROOT / "tests" / "data" / "retrieval_questions.jsonl"
 
@@ -107,7 +107,7 @@ def test_bad_files_are_skipped_with_a_warning_naming_them(tmp_path, caplog):
         "huge.txt": b"word " * 420_000,  # 2.1 MB, over the 2 MB cap
     }
     settings = make_settings(tmp_path, {**READINGS, **bad, "good.pdf": minimal_pdf("LoRA freezes the base weights")})
-    with caplog.at_level(logging.WARNING, logger="tutor.retrieval"):
+    with caplog.at_level(logging.WARNING, logger="tutor.readings.retrieval"):
         report = retrieval.ingest(settings, progress=False)
     assert sorted(report.skipped) == sorted(bad)
     warned = "\n".join(r.getMessage() for r in caplog.records)
@@ -156,7 +156,7 @@ def test_a_second_process_can_search_while_the_store_is_held_and_locked(tmp_path
     assert held.search("top-k sampling", k=1)[0].source == "sampling.md"
     script = textwrap.dedent(f"""
         from pathlib import Path
-        from tutor import retrieval
+        from tutor.readings import retrieval
         from tutor.config import Settings
         s = Settings.from_env({{}}, data_dir=Path({str(settings.data_dir)!r}), readings_dir=Path({str(settings.readings_dir)!r}))
         print(retrieval.Retriever(s).search("four bytes per parameter", k=1)[0].source)

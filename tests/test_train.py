@@ -21,10 +21,10 @@ from transformers import (
 )
 
 from tests.conftest import MISTRAL_TEMPLATE
-from tutor import dataset
 from tutor.config import Settings
-from tutor.hf import loading
-from tutor.train import add_arguments, train
+from tutor.finetune import dataset
+from tutor.finetune.train import add_arguments, train
+from tutor.models.hf import loading
 
 WORDS = ("you are a tutor explain what delimiters do use triple quotes around the text few shot means examples "
          "in prompt give hint without answer is this good no it lacks format yes VERDICT REASON : . , ? "

@@ -11,7 +11,7 @@ import sys
 import time
 
 from tutor.config import Settings
-from tutor.model import GenerationSettings, load_model
+from tutor.models import GenerationSettings, load_model
 
 PROMPT_WORDS = 380  # about 500 tokens of English prose at ~1.3 tokens per word, as in ENVIRONMENT.md
 

@@ -19,7 +19,7 @@ from tutor import prompts
 from tutor.errors import TutorError
 from tutor.lessons import PLACEHOLDER as INPUT_SLOT
 from tutor.lessons import Exercise
-from tutor.model import GREEDY, ChatModel, complete
+from tutor.models import GREEDY, ChatModel, complete
 from tutor.rouge import rouge
 
 # A paraphrase that says the same thing as a reference rarely gets above ROUGE-L 0.5 (different wording and

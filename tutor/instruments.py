@@ -1,6 +1,6 @@
 """Instruments for seeing inside the model: next-token distributions, tokenization, side-by-side prompts and
 the probability of a whole response. Framework-free: the UI and the CLI call these; the model's inspection
-methods (tutor.hf.probe) do the tensor work."""
+methods (tutor.models.hf.probe) do the tensor work."""
 from __future__ import annotations
 
 import math
@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from tutor.grading import fill_input
-from tutor.model import ChatModel, GenerationSettings
+from tutor.models import ChatModel, GenerationSettings
 from tutor.rouge import rouge
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterator
 
-from tutor.model import ChatModel, GenerationSettings
+from tutor.models import ChatModel, GenerationSettings
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Templates are Jinja with ``StrictUndefined``: rendering without a variable the template uses raises a
 ``PromptError`` naming the template and the variable, instead of silently sending a broken prompt. The same
-``render`` serves the app and training (tutor.train), so a model is trained on the format it is served with.
+``render`` serves the app and training (tutor.finetune.train), so a model is trained on the format it is served with.
 """
 from __future__ import annotations
 

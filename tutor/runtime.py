@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 
 from tutor.config import Settings
-from tutor.model import ChatModel, load_model
+from tutor.models import ChatModel, load_model
 from tutor.tutor import Tutor
 
 log = logging.getLogger(__name__)
@@ -21,8 +21,8 @@ def build_course(settings: Settings, model: ChatModel):
 def build_answerer(settings: Settings, model: ChatModel):
     """Cited answers from the readings. The index is (re)built at start when missing or stale; if that fails,
     the tutor still answers from the model alone and says why in the log."""
-    from tutor import retrieval
-    from tutor.grounding import Answerer
+    from tutor.readings import retrieval
+    from tutor.readings.grounding import Answerer
 
     try:
         retrieval.ensure_index(settings)

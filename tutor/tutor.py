@@ -13,7 +13,7 @@ from typing import Iterator
 from tutor import prompts
 from tutor.config import Settings
 from tutor.errors import TutorError
-from tutor.model import ChatModel, GenerationSettings, Message
+from tutor.models import ChatModel, GenerationSettings, Message
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +53,7 @@ def clip(text: str, limit: int) -> tuple[str, str | None]:
 class Tutor:
     def __init__(self, settings: Settings, model: ChatModel, course=None, answerer=None):
         """``course`` runs lessons and grading (tutor.course.Course); ``answerer`` answers free questions from
-        the readings (tutor.grounding); both optional so the chat works on the model alone."""
+        the readings (tutor.readings.grounding); both optional so the chat works on the model alone."""
         self.settings = settings
         self.model = model
         self.course = course

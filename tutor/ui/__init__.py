@@ -12,11 +12,11 @@ from typing import Iterator
 import gradio as gr
 
 from tutor import playground
-from tutor.ui import instruments as instrument_tabs
 from tutor.errors import TutorError
-from tutor.model import GenerationSettings
+from tutor.models import GenerationSettings, inspectable
 from tutor.progress import learner_id
 from tutor.tutor import Session, Tutor
+from tutor.ui import instruments as instrument_tabs
 
 # On a ZeroGPU Space, functions that use the GPU must be wrapped by spaces.GPU; elsewhere it is a no-op.
 if importlib.util.find_spec("spaces") is not None:
@@ -209,7 +209,7 @@ def build_app(tutor: Tutor) -> gr.Blocks:
                 api_name="playground",
                 concurrency_limit=tutor.settings.concurrency,
             )
-        if all(hasattr(tutor.model, m) for m in ("next_token", "tokenize", "sequence_logprob")):
+        if inspectable(tutor.model):
             instrument_tabs.add_tabs(tutor.model, gpu, tutor.settings.concurrency)
     demo.queue(max_size=tutor.settings.queue_size, default_concurrency_limit=tutor.settings.concurrency)
     return demo

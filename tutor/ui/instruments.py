@@ -5,12 +5,12 @@ import gradio as gr
 
 from tutor import instruments
 from tutor.errors import TutorError
-from tutor.model import ChatModel, GenerationSettings
+from tutor.models import GenerationSettings, Inspector
 
 EXAMPLE_PROMPT = "The best way to learn prompt engineering is to"
 
 
-def add_tabs(model: ChatModel, gpu, concurrency: int) -> None:
+def add_tabs(model: Inspector, gpu, concurrency: int) -> None:
     limits = dict(concurrency_limit=concurrency)
 
     # -- next token -------------------------------------------------------------------------------------
@@ -29,7 +29,7 @@ def add_tabs(model: ChatModel, gpu, concurrency: int) -> None:
     def step(text, temperature, top_k, top_p, chosen, mode):
         text = text or ""
         if mode == "pick" and chosen is not None:
-            token = model.tokenizer.decode([int(chosen)])
+            token = model.decode_token(int(chosen))
         else:
             token = model.sample_next(text, temperature=float(temperature), top_k=int(top_k), top_p=float(top_p),
                                       seed=None)["token"]

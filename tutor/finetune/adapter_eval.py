@@ -13,9 +13,9 @@ from pathlib import Path
 
 import torch
 
-from tutor import dataset
 from tutor.config import Settings
-from tutor.model import GenerationSettings, complete
+from tutor.finetune import dataset
+from tutor.models import GenerationSettings, complete
 from tutor.rouge import rouge_many
 
 # Greedy decoding, as the grader uses; 96 tokens cover most reference replies (median ~60 tokens) while
@@ -47,7 +47,7 @@ def evaluate_adapter(settings: Settings, name: str, limit: int = 24, data_dir: P
     """{"base": {"loss", "rougeL"}, "adapter": {"loss", "rougeL"}, ...} on the validation split.
 
     The loss uses every validation record; ROUGE-L uses the first ``limit`` (generation is the slow part)."""
-    from tutor.hf import HFChatModel, loading
+    from tutor.models.hf import HFChatModel, loading
 
     chat_model = HFChatModel(loading.load(replace(settings, adapter=name), merge=False))  # keep it switchable
     if chat_model.info.adapter is None:

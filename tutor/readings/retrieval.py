@@ -36,8 +36,8 @@ from rank_bm25 import BM25Okapi
 from tqdm import tqdm
 
 from tutor.config import Settings
-from tutor.embeddings import SkipFile, WordLlamaEmbeddings, fingerprint, read_pdf, read_text, scan
 from tutor.errors import TutorError
+from tutor.readings.embeddings import SkipFile, WordLlamaEmbeddings, fingerprint, read_pdf, read_text, scan
 
 log = logging.getLogger(__name__)
 

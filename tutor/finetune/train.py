@@ -14,7 +14,7 @@
     tutor eval adapter --name smollm2-tutor --json
 
 Each record of datasets/tutor_sft is rendered with the base model's own chat template (Mistral's [INST] for
-Mistral, ChatML for SmolLM2) and only the reply tokens carry a label (tutor.dataset.encode). The adapter,
+Mistral, ChatML for SmolLM2) and only the reply tokens carry a label (tutor.finetune.dataset.encode). The adapter,
 its model card, the loss log and a loss curve (train and validation) land in adapters/<name>/.
 """
 from __future__ import annotations
@@ -29,8 +29,8 @@ from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
-from tutor import dataset
 from tutor.config import ROOT, Settings
+from tutor.finetune import dataset
 
 
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -154,7 +154,7 @@ def train(args: argparse.Namespace, settings: Settings, callbacks=()) -> tuple[o
     import torch
     from transformers import DataCollatorForSeq2Seq, Trainer, set_seed
 
-    from tutor.hf import loading
+    from tutor.models.hf import loading
 
     settings = training_settings(settings)
     set_seed(args.seed)

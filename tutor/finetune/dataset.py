@@ -16,10 +16,9 @@ import hashlib
 import json
 from pathlib import Path
 
-from jinja2 import TemplateError
-
 from tutor.config import ROOT
 from tutor.errors import TutorError
+from tutor.models.chat_format import accepts_system_role, fold_system
 
 DATA_DIR = ROOT / "datasets" / "tutor_sft"
 TASKS = ("explain", "hint", "critique", "grounded", "judge", "steer")
@@ -138,29 +137,6 @@ def write_splits(records: list[dict], folder: Path = DATA_DIR) -> dict[str, int]
 
 
 # ---------------------------------------------------------------- encoding for training and evaluation
-def accepts_system_role(tokenizer) -> bool:
-    """Mistral-7B-Instruct v0.1/v0.2 templates raise on a system message; probe instead of guessing."""
-    try:
-        tokenizer.apply_chat_template(
-            [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}], tokenize=False
-        )
-        return True
-    except (TemplateError, ValueError):  # raise_exception() in a template surfaces as a TemplateError
-        return False
-
-
-def fold_system(messages: list[dict]) -> list[dict]:
-    """Put a leading system message at the top of the first user turn, for templates without a system role."""
-    if not messages or messages[0]["role"] != "system":
-        return list(messages)
-    system, rest = messages[0]["content"], [dict(m) for m in messages[1:]]
-    if rest and rest[0]["role"] == "user":
-        rest[0]["content"] = f"{system}\n\n{rest[0]['content']}"
-    else:
-        rest.insert(0, {"role": "user", "content": system})
-    return rest
-
-
 def encode(messages: list[dict], tokenizer, max_length: int | None = None, folds_system: bool | None = None):
     """``{"input_ids", "attention_mask", "labels"}`` for one conversation, or None if it exceeds ``max_length``.
 

@@ -1,15 +1,13 @@
-"""The one chat-model interface the rest of the tutor talks to, and the plain factory that builds it.
+"""The one chat-model interface the rest of the tutor talks to.
 
 A chat model takes a list of ``{"role", "content"}`` messages and ``GenerationSettings`` and streams text
-chunks. Everything framework-specific (torch, transformers, peft, bitsandbytes) lives in ``tutor.hf``,
+chunks. Everything framework-specific (torch, transformers, peft, bitsandbytes) lives in ``tutor.models.hf``,
 imported inside the factory so that importing this module stays cheap.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from typing import Iterator, Protocol
-
-from tutor.config import Settings
 
 Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
 
@@ -48,9 +46,6 @@ class GenerationSettings:
     def with_(self, **changes) -> "GenerationSettings":
         return replace(self, **changes)
 
-    def as_dict(self) -> dict:
-        return asdict(self)
-
 
 #: Deterministic settings used for grading and judging: the same text always gets the same grade.
 GREEDY = GenerationSettings(temperature=0.0, repetition_penalty=1.1, max_new_tokens=160)
@@ -86,13 +81,40 @@ class ChatModel(Protocol):
         Returns the messages to send and whether anything was cut."""
 
 
+class Inspector(Protocol):
+    """What the instruments (next-token chart, tokenizer view, sequence log-probability) need from a back-end
+    that exposes its logits and tokenizer. A back-end without them (a remote server) simply does not implement
+    it, and the UI leaves those tabs out."""
+
+    def next_token(self, prompt: str, *, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                   show: int = 10, chat: bool = False) -> list[dict]:
+        """The ``show`` most likely next tokens ``{"token", "id", "prob"}`` after sampling's shaping."""
+
+    def sample_next(self, prompt: str, *, temperature: float, top_k: int, top_p: float, seed: int | None,
+                    chat: bool = False) -> dict:
+        """One token drawn from the shaped distribution."""
+
+    def decode_token(self, token_id: int) -> str:
+        """The text of one token id."""
+
+    def tokenize(self, text: str) -> list[dict]:
+        """``{"id", "text"}`` per token; the texts concatenate back to ``text``."""
+
+    def compare_tokenize(self, text: str) -> tuple[str, list[dict]] | None:
+        """(name, pieces) from a second tokenizer for comparison, or None when none is available."""
+
+    def sequence_logprob(self, prompt: str, response: str, chat: bool = True) -> dict:
+        """``{"tokens": [{"token", "id", "logprob"}], "total", "mean"}``: log P(response | prompt)."""
+
+
+INSPECTOR_METHODS = ("next_token", "sample_next", "decode_token", "tokenize", "compare_tokenize", "sequence_logprob")
+
+
+def inspectable(model) -> bool:
+    """Whether ``model`` implements every Inspector method (the instrument tabs need them)."""
+    return all(callable(getattr(model, name, None)) for name in INSPECTOR_METHODS)
+
+
 def complete(model: ChatModel, messages: list[Message], settings: GenerationSettings = GREEDY) -> str:
     """The whole reply as one string."""
     return "".join(model.stream(messages, settings))
-
-
-def load_model(settings: Settings) -> ChatModel:
-    """Build the chat model the settings ask for. Heavy imports happen here, not at module import."""
-    from tutor.hf import HFChatModel
-
-    return HFChatModel.from_settings(settings)

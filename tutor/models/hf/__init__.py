@@ -1,7 +1,7 @@
-"""The transformers back-end of the chat-model interface (tutor.model.ChatModel).
+"""The transformers back-end of the chat-model interface (tutor.models.ChatModel).
 
 This package is the only importer of torch, transformers, peft and bitsandbytes in the app
-(tutor.train imports them too, for training).
+(tutor.finetune imports them too, for training).
 """
 from __future__ import annotations
 
@@ -13,18 +13,18 @@ import torch
 from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
 from tutor.config import Settings
-from tutor.dataset import accepts_system_role, fold_system
-from tutor.prompts import PROMPTS_DIR
 from tutor.errors import GenerationError
-from tutor.hf import loading, probe
-from tutor.hf.processors import (
+from tutor.models.chat_format import accepts_system_role, fold_system
+from tutor.models.hf import loading, probe
+from tutor.models.hf.processors import (
     FrequencyPenaltyLogitsProcessor,
     PresencePenaltyLogitsProcessor,
     StopOnSequences,
     cut_at_stop,
     safe_prefix_length,
 )
-from tutor.model import GenerationSettings, Message, ModelInfo
+from tutor.models.protocol import GenerationSettings, Message, ModelInfo
+from tutor.prompts import PROMPTS_DIR
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +192,9 @@ class HFChatModel:
 
     def sample_next(self, prompt: str, **options) -> dict:
         return probe.sample_next(self, prompt, **options)
+
+    def decode_token(self, token_id: int) -> str:
+        return self.tokenizer.decode([int(token_id)])
 
     def tokenize(self, text: str) -> list[dict]:
         return probe.tokenize(self.tokenizer, text)

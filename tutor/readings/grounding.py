@@ -30,10 +30,10 @@ from typing import TYPE_CHECKING, Iterator, Protocol
 
 from tutor import prompts
 from tutor.errors import TutorError
-from tutor.model import GREEDY, ChatModel, GenerationSettings, complete
+from tutor.models import GREEDY, ChatModel, GenerationSettings, complete
 
 if TYPE_CHECKING:
-    from tutor.retrieval import Passage
+    from tutor.readings.retrieval import Passage
 
 LABELS = ("not supported", "partly", "grounded")  # weakest first: the combined label is the lower one
 # The relevance cut, on the retriever's hybrid score (0.7 cosine + 0.3 saturated BM25). Measured with the
