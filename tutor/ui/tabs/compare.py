@@ -1,0 +1,55 @@
+"""The Compare prompts tab: two prompts on the same material, and the probability of a response."""
+from __future__ import annotations
+
+import gradio as gr
+
+from tutor import instruments
+from tutor.errors import TutorError
+from tutor.models import GenerationSettings, Inspector
+from tutor.ui.common import gpu
+
+
+def build(model: Inspector, concurrency: int) -> None:
+    limits = dict(concurrency_limit=concurrency)
+
+    @gpu
+    def compare(prompt_a, prompt_b, material, max_new_tokens, temperature):
+        settings = GenerationSettings(max_new_tokens=int(max_new_tokens), temperature=float(temperature), seed=0)
+        try:
+            for state in instruments.compare(model, prompt_a, prompt_b, material, settings):
+                yield state.a.output, state.b.output, instruments.summary_markdown(state)
+        except (ValueError, TutorError) as exc:
+            yield "", "", f"Cannot run: {exc}"
+
+    @gpu
+    def logprob(prompt, response):
+        try:
+            return instruments.logprob_markdown(model.sequence_logprob(prompt or "", response or ""))
+        except (ValueError, TutorError) as exc:
+            return f"Cannot run: {exc}"
+
+    with gr.Tab("Compare prompts", id="compare"):
+        gr.Markdown("Run two prompts on the same material with the same settings and see what a tactic changes. "
+                    "Write `{input}` where the material goes.")
+        material = gr.Textbox(label="Material ({input})", lines=3, value="The Breeze desk fan is quiet and covers the "
+                              "whole desk, but its clip-on base is flimsy and fell off the shelf twice.")
+        with gr.Row():
+            prompt_a = gr.Textbox(label="Prompt A", lines=4, value="summarize this: {input}")
+            prompt_b = gr.Textbox(label="Prompt B", lines=4, value="Summarise the review between the <review> tags "
+                                  "in one sentence.\n<review>{input}</review>")
+        with gr.Row():
+            cmp_tokens = gr.Slider(8, 256, value=64, step=8, label="Max new tokens")
+            cmp_temp = gr.Slider(0, 2, value=0, step=0.05, label="Temperature (0 = greedy)")
+        cmp_btn = gr.Button("Run both", variant="primary")
+        with gr.Row():
+            out_a = gr.Textbox(label="Output A", lines=8, interactive=False)
+            out_b = gr.Textbox(label="Output B", lines=8, interactive=False)
+        cmp_summary = gr.Markdown()
+        cmp_btn.click(compare, [prompt_a, prompt_b, material, cmp_tokens, cmp_temp], [out_a, out_b, cmp_summary],
+                      api_name="compare", **limits)
+        with gr.Accordion("Sequence probability: how likely is a given response?", open=False):
+            lp_prompt = gr.Textbox(label="Prompt", value="What is the capital of France?")
+            lp_response = gr.Textbox(label="Response", value="Paris")
+            lp_btn = gr.Button("Score the response")
+            lp_out = gr.Markdown()
+            lp_btn.click(logprob, [lp_prompt, lp_response], [lp_out], api_name="logprob", **limits)
