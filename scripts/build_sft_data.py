@@ -3,7 +3,7 @@
     python scripts/build_sft_data.py            # write the splits and print the counts
     python scripts/build_sft_data.py --check    # exit 1 if the committed files differ from a fresh build
 
-Every prompt is rendered with the template the app serves that task with (habit 3 of STYLE.md): the tutor
+Every prompt is rendered with the template the app serves that task with: the tutor
 persona (prompts/tutor_system.md) as the system message of chat tasks, with the exercise filled in for hints;
 prompts/judge.md for verdicts; the grounded-answer prompt for questions over passages. Change a template,
 rebuild, retrain: the test suite fails while the committed data is stale.

@@ -42,7 +42,7 @@ def test_judge_replies_parse_with_the_graders_parser(splits):
     verdicts = Counter()
     for reply in replies(records, "judge"):
         assert re.fullmatch(r"VERDICT: (yes|no)\nREASON: \S.*", reply), reply
-        parsed = grading.parse_verdict(reply)
+        parsed = grading.parse_judge_verdict(reply)
         verdicts[parsed["verdict"]] += 1
         assert parsed["reason"]
     assert min(verdicts["yes"], verdicts["no"]) >= 0.3 * sum(verdicts.values())  # no lopsided judge

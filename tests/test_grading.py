@@ -4,7 +4,7 @@ import yaml
 
 from tests.fakes import RoutedModel, ScriptedModel
 from tutor.config import ROOT
-from tutor.grading import EmptySubmission, Grader, feedback_markdown, fill_input, parse_verdict
+from tutor.grading import EmptySubmission, Grader, feedback_markdown, fill_input, parse_judge_verdict
 from tutor.lessons import load_lessons
 
 LESSONS = load_lessons(ROOT / "lessons")
@@ -25,9 +25,9 @@ def test_fill_input_puts_material_in_the_slot_or_after():
 
 
 def test_verdict_parsing():
-    assert parse_verdict("VERDICT: yes\nREASON: fine")["verdict"] == "yes"
-    assert parse_verdict("**Verdict:** No\nReason: off topic") == {"verdict": "no", "reason": "off topic"}
-    assert parse_verdict("I think it is good")["verdict"] == "not confirmed"
+    assert parse_judge_verdict("VERDICT: yes\nREASON: fine")["verdict"] == "yes"
+    assert parse_judge_verdict("**Verdict:** No\nReason: off topic") == {"verdict": "no", "reason": "off topic"}
+    assert parse_judge_verdict("I think it is good")["verdict"] == "not confirmed"
 
 
 def test_judge_no_lowers_and_unparseable_changes_nothing():

@@ -103,10 +103,10 @@ def test_lexical_support_and_verdict_parsing():
     assert grounding.lexical_support(GOOD, [TEMPERATURE]) >= 0.8
     assert grounding.lexical_support(INVENTED, [TEMPERATURE]) < 0.5
     assert grounding.lexical_support("", [TEMPERATURE]) == 1.0
-    assert grounding.parse_verdict("Sure.\nVERDICT: Partly - one claim is extra") == "partly"
-    assert grounding.parse_verdict("**VERDICT:** yes") == "grounded"
-    assert grounding.parse_verdict("verdict no") == "not supported"
-    assert grounding.parse_verdict("The passage supports the answer") is None
+    assert grounding.parse_support_verdict("Sure.\nVERDICT: Partly - one claim is extra") == "partly"
+    assert grounding.parse_support_verdict("**VERDICT:** yes") == "grounded"
+    assert grounding.parse_support_verdict("verdict no") == "not supported"
+    assert grounding.parse_support_verdict("The passage supports the answer") is None
     assert grounding.combine("partly", None) == "partly"
     assert grounding.combine("grounded", "partly") == grounding.combine("partly", "grounded") == "partly"
 

@@ -13,7 +13,7 @@ import time
 from tutor.config import Settings
 from tutor.models import GenerationSettings, load_model
 
-PROMPT_WORDS = 380  # about 500 tokens of English prose at ~1.3 tokens per word, as in ENVIRONMENT.md
+PROMPT_WORDS = 380  # about 500 tokens of English prose at ~1.3 tokens per word
 
 
 def main() -> int:

@@ -80,7 +80,7 @@ def fill_input(prompt: str, material: str | None) -> str:
     return f"{prompt}\n\n{material}" if material else prompt
 
 
-def parse_verdict(reply: str) -> dict:
+def parse_judge_verdict(reply: str) -> dict:
     match = _VERDICT.search(reply)
     reason = _REASON.search(reply)
     if not match:
@@ -107,7 +107,7 @@ class Grader:
             output=_FENCE.sub("", output or ""),
             question=exercise.judge.strip(),
         )
-        return parse_verdict(complete(self.model, [{"role": "user", "content": text}], JUDGE_SETTINGS))
+        return parse_judge_verdict(complete(self.model, [{"role": "user", "content": text}], JUDGE_SETTINGS))
 
     def grade(self, exercise: Exercise, text: str) -> Grade:
         text = (text or "").strip()

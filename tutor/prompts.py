@@ -39,7 +39,3 @@ def render(name: str, folder: Path = PROMPTS_DIR, **variables) -> str:
         return template.render(**variables).strip()
     except jinja2.UndefinedError as exc:
         raise PromptError(f"Prompt template {name}.md needs a variable that was not given: {exc.message}.") from None
-
-
-def names(folder: Path = PROMPTS_DIR) -> list[str]:
-    return sorted(p.stem for p in folder.glob("*.md"))

@@ -80,7 +80,7 @@ def read_model(path: Path, top: type[BaseModel], owners: dict[str, type[BaseMode
     """Read ``path`` and validate it as ``top``: (model, root node), or LessonError listing every problem as
     ``path:line: message``. ``owners`` is explained at ``explain``."""
     try:
-        data, root = load_mapping(read_text(path))
+        data, root = load_mapping(read_lesson_file(path))
     except YamlProblem as e:
         raise LessonError([f"{path}:{e.line}: {e.message}" if e.line else f"{path}: {e.message}"]) from None
     try:
@@ -89,7 +89,7 @@ def read_model(path: Path, top: type[BaseModel], owners: dict[str, type[BaseMode
         raise LessonError([f"{path}:{line}: {msg}" for line, msg in explain(e, root, owners, top)]) from None
 
 
-def read_text(path: Path) -> str:
+def read_lesson_file(path: Path) -> str:
     """The file's text, after the size cap and a strict UTF-8 decode."""
     try:
         size = path.stat().st_size

@@ -112,7 +112,7 @@ def load_split(split: str, folder: Path = DATA_DIR) -> list[dict]:
     return records
 
 
-def fingerprint(folder: Path = DATA_DIR) -> str:
+def data_fingerprint(folder: Path = DATA_DIR) -> str:
     """A short hash of both split files: the model card records exactly which data an adapter saw."""
     digest = hashlib.sha256()
     for split in SPLITS:

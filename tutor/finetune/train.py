@@ -197,7 +197,7 @@ def train(args: argparse.Namespace, settings: Settings, callbacks=()) -> tuple[o
         "base_model": loaded.name, "tutor_model": settings.model, "source": loaded.source, "device": device,
         "threads": torch.get_num_threads(), "quantization": loaded.quantization or f"none ({loaded.dtype} weights)",
         "trainable_params": trainable, "total_params": total, "data": counts,
-        "data_dir": _shown(args.data_dir), "data_sha256": dataset.fingerprint(args.data_dir), "dropped_too_long": dropped,
+        "data_dir": _shown(args.data_dir), "data_sha256": dataset.data_fingerprint(args.data_dir), "dropped_too_long": dropped,
         "steps": result.global_step, "epochs": round(result.metrics.get("epoch", args.epochs), 2),
         "train_loss_mean": round(result.training_loss, 4), "val_loss_before": round(before, 4),
         "val_loss_after": round(after, 4), "wall_seconds": round(wall), "peak_memory_gib": round(peak / 2**30, 2),

@@ -57,14 +57,14 @@ def scan(folder: Path) -> dict[str, Path]:
     return {p.relative_to(folder).as_posix(): p for p in files}
 
 
-def fingerprint(path: Path) -> str:
+def file_fingerprint(path: Path) -> str:
     size = path.stat().st_size
     if size > (MAX_PDF_BYTES if path.suffix.lower() == ".pdf" else MAX_TEXT_BYTES):
         return f"too-big:{size}"  # never read a huge file just to learn that it is still too big
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def read_text(path: Path) -> str:
+def read_reading(path: Path) -> str:
     data = path.read_bytes()
     if len(data) > MAX_TEXT_BYTES:
         raise SkipFile(f"it is {len(data) / 1e6:.1f} MB, over the {MAX_TEXT_BYTES / 1e6:.0f} MB cap for a reading")

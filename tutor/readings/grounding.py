@@ -107,7 +107,7 @@ def lexical_label(support: float) -> str:
     return "grounded" if support >= LEXICAL_GROUNDED else "partly" if support >= LEXICAL_PARTLY else "not supported"
 
 
-def parse_verdict(reply: str) -> str | None:
+def parse_support_verdict(reply: str) -> str | None:
     """The label a self-check reply gives, or None when it has no readable verdict."""
     match = VERDICT.search(reply)
     if not match:
@@ -126,7 +126,7 @@ def _prompt_passages(passages: list) -> list[dict]:
 
 def self_check(model: ChatModel, answer: str, passages: list) -> str | None:
     prompt = prompts.render("grounding_check", passages=_prompt_passages(passages), answer=answer)
-    return parse_verdict(complete(model, [{"role": "user", "content": prompt}], CHECK_SETTINGS))
+    return parse_support_verdict(complete(model, [{"role": "user", "content": prompt}], CHECK_SETTINGS))
 
 
 def label(model: ChatModel, question: str, answer: str, passages: list) -> tuple[str, float, str | None]:

@@ -37,7 +37,7 @@ from tqdm import tqdm
 
 from tutor.config import Settings
 from tutor.errors import TutorError
-from tutor.readings.embeddings import SkipFile, WordLlamaEmbeddings, fingerprint, read_pdf, read_text, scan
+from tutor.readings.embeddings import SkipFile, WordLlamaEmbeddings, file_fingerprint, read_pdf, read_reading, scan
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ def _sections(path: Path) -> list[tuple[str, str]]:
     suffix = path.suffix.lower()
     if suffix == ".pdf":
         return read_pdf(path)
-    text = read_text(path)
+    text = read_reading(path)
     if suffix == ".txt":
         return [("", text)]
     parts = MarkdownHeaderTextSplitter(_HEADERS).split_text(text)
@@ -151,7 +151,7 @@ def _on_disk(settings: Settings) -> dict[str, Path]:
 def is_stale(settings: Settings) -> bool:
     """True when there is no index, or the readings folder no longer matches what was indexed."""
     manifest = _manifest(current_build(settings))
-    return not manifest or _known(manifest) != {f: fingerprint(p) for f, p in _on_disk(settings).items()}
+    return not manifest or _known(manifest) != {f: file_fingerprint(p) for f, p in _on_disk(settings).items()}
 
 
 @contextmanager
@@ -183,7 +183,7 @@ def ingest(settings: Settings, progress: bool = True) -> IngestReport:
         old_build = current_build(settings)  # read under the lock: another ingest may just have swapped
         old = _manifest(old_build)
         files = _on_disk(settings)
-        now, before = {f: fingerprint(p) for f, p in files.items()}, _known(old)
+        now, before = {f: file_fingerprint(p) for f, p in files.items()}, _known(old)
         report = IngestReport(
             added=[f for f in now if f not in before],
             changed=[f for f in now if f in before and before[f] != now[f]],
