@@ -6,7 +6,7 @@ import gradio as gr
 from tutor.models import inspectable
 from tutor.tutor import Tutor
 from tutor.ui.common import CSS
-from tutor.ui.tabs import compare, next_token, playground, tokenizer
+from tutor.ui.tabs import agent_lab, compare, next_token, playground, tokenizer
 from tutor.ui.tabs import tutor as tutor_tab
 
 
@@ -22,6 +22,7 @@ def build_app(tutor: Tutor) -> gr.Blocks:
         )
         tutor_tab.build(demo, tutor)
         playground.build(tutor.model, concurrency)
+        agent_lab.build(tutor)
         if inspectable(tutor.model):
             next_token.build(tutor.model, concurrency)
             tokenizer.build(tutor.model)
