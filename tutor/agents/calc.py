@@ -44,7 +44,7 @@ class CalculatorError(TutorError):
 
 def calculate(expression: str) -> float:
     """The value of ``expression``; raises CalculatorError with a reason a model (and a learner) can act on."""
-    text = (expression or "").strip().strip("`'\"").rstrip("=? .").strip()
+    text = re.sub(r"^[\s`'\"]+|[\s`'\"=?.]+$", "", expression or "")  # quotes and a trailing "=" or "?"
     if not text:
         raise CalculatorError("the expression is empty; write one such as 12 * (3 + 4)")
     if len(text) > MAX_CHARS:
