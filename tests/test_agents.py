@@ -34,6 +34,7 @@ def run(model, **spec) -> "Trace":  # noqa: F821
     ("17.5% of 2,480", 434), ("1234 * 5678", 7006652), ("2^10", 1024), ("2**3**2", 512), ("-3^2", -9),
     ("(1 + 2) * 3", 9), ("sqrt(16) + max(2, 3)", 7), ("0.1 + 0.2", 0.3), ("10 / 4", 2.5), ("3 x 4", 12),
     ("7 mod 3", 1), ("round(3.14159, 2)", 3.14), ("`39.90 * 0.85` =", 33.915), ("2e3 ÷ 4", 500),
+    ("15% of 39.90 EUR = 3.90", 5.985), ("$12 + €3", 15),
 ])
 def test_calculator_computes(expression, value):
     assert calculate(expression) == pytest.approx(value)

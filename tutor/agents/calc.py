@@ -44,7 +44,10 @@ class CalculatorError(TutorError):
 
 def calculate(expression: str) -> float:
     """The value of ``expression``; raises CalculatorError with a reason a model (and a learner) can act on."""
-    text = re.sub(r"^[\s`'\"]+|[\s`'\"=?.]+$", "", expression or "")  # quotes and a trailing "=" or "?"
+    # What models wrap around an expression: quotes, a currency ("39.90 EUR"), their own guess ("2 + 2 = 5").
+    text = (expression or "").split("=")[0]
+    text = re.sub(r"[$€£]|\b(?:eur|usd|gbp|euros?|dollars?)\b", " ", text, flags=re.I)
+    text = re.sub(r"^[\s`'\"]+|[\s`'\"?.]+$", "", text)
     if not text:
         raise CalculatorError("the expression is empty; write one such as 12 * (3 + 4)")
     if len(text) > MAX_CHARS:

@@ -27,8 +27,8 @@ def run_exercise(model: ChatModel, exercise: Exercise, text: str) -> tuple[str, 
     task = exercise.agent
     learner = parse_spec(text, task.offered)
     spec = RunSpec(question=task.question, tools=learner.tools, system=learner.system,
-                   descriptions=learner.descriptions, examples=task.examples, limits=task.limits, shop=task.shop,
-                   weather=task.weather)
+                   descriptions={**task.descriptions, **learner.descriptions}, examples=task.examples,
+                   limits=task.limits, shop=task.shop, weather=task.weather)
     trace = None
     for trace in Agent(model, spec, timed=False).run():
         pass

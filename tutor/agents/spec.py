@@ -96,6 +96,8 @@ class AgentTask(Strict):
     question: Text  # what the user asks the agent
     tools: tuple[str, ...] = Field(min_length=1)  # the tools on offer (``shop`` for all four shop tools)
     system: Text | None = None  # a starting system prompt for the lab; the learner's spec replaces it
+    # Starting tool descriptions that replace the toolbox's (vague ones, for the learner to rewrite).
+    descriptions: dict[str, Text] = Field(default_factory=dict)
     examples: bool = True  # show the model one worked example per tool (few-shot)
     shop: Shop | None = None
     weather: dict[str, Forecast] | None = None
@@ -113,6 +115,10 @@ class AgentTask(Strict):
         if "readings" in offered:
             problems.append((("tools",), "the readings tool's results depend on the readings index, so it cannot be "
                              f"graded; offer only {', '.join(GRADABLE)} (the Agent lab has readings)"))
+        for name in self.descriptions:
+            if offered and name not in offered:
+                problems.append((("descriptions", name), f"'{name}' is not among this exercise's tools "
+                                 f"({', '.join(offered)})"))
         for key in ("tools", "avoid"):
             for i, name in enumerate(getattr(self.expect, key)):
                 if offered and name not in offered:

@@ -114,7 +114,8 @@ def build(tutor: Tutor) -> None:
             return (gr.update(),) * 8
         task = exercise.agent
         return (f"**Exercise `{exercise.id}`:** {exercise.task.strip()}", task.question.strip(),
-                (task.system or "").strip(), list(task.offered), "", task.limits.steps,
+                (task.system or "").strip(), list(task.offered),
+                "\n".join(f"Tool {name}: {text}" for name, text in task.descriptions.items()), task.limits.steps,
                 min(task.limits.seconds, settings.agent_max_seconds), task.limits.tokens)
 
     with gr.Tab("Agent lab", id="agent-lab"):
