@@ -86,7 +86,7 @@ def test_shop_and_weather_answer_from_the_given_data():
     assert tools["shop_stock"].invoke({"product": "kettle"}) == "kettle: out of stock"
     assert tools["shop_order"].invoke({"order_id": "z9"}) == "Order Z9: lost; items: kettle\nCustomer note: hurry"
     assert "mock shop" in tools["shop_refund"].invoke({"order_id": "Z9"})
-    assert tools["weather"].invoke({"city": "lisbon", "day": "tomorrow"}).startswith("Lisbon, tomorrow: light rain")
+    assert tools["weather"].invoke({"city": "lisbon", "day": "tomorrow"}).startswith("Forecast for Lisbon tomorrow: light")
     for name, args, fragment in [("shop_price", {"product": "desk-fan"}, "the products are kettle"),
                                  ("weather", {"city": "Atlantis"}, "the cities are Lisbon"),
                                  ("weather", {"city": "Oslo", "day": "yesterday"}, "today' or 'tomorrow")]:
@@ -137,6 +137,8 @@ TOOLS = {t.name: tool_spec(t) for t in build_tools(("calculator", "units", "weat
     ('Action: units\nAction Input: {"value": 3, "from_unit": "km", "to_unit": "mi"}', "action", "units",
      {"value": 3, "from_unit": "km", "to_unit": "mi"}),
     ("Action: weather\nAction Input: city=Lisbon, day=today", "action", "weather", {"city": "Lisbon", "day": "today"}),
+    ("Action: weather\nAction Input: Lisbon, tomorrow: overcast, 19 °C", "action", "weather",
+     {"city": "Lisbon", "day": "tomorrow"}),
     ("Action 1: multiply\nAction Input 1: 2*3", "action", "multiply", {"input": "2*3"}),
     (FINAL, "final", "", {}),
     ("Final Answer: 5\nAction: calculator\nAction Input: 1", "final", "", {}),
@@ -325,3 +327,44 @@ def test_an_exercises_agent_block_is_validated(block, fragment):
     data = {"question": "q", "tools": ["calculator"], "expect": {"tools": ["calculator"]}, **block}
     with pytest.raises(ValueError, match=fragment):
         AgentTask.model_validate(data)
+
+
+def test_only_the_input_line_is_read_below_action_input():
+    parsed = react.parse("Action: weather\nAction Input: Lisbon, tomorrow\nLisbon, tomorrow: sunny, 22 °C", TOOLS)
+    assert parsed.args == {"city": "Lisbon", "day": "tomorrow"}
+    assert "</tool_result>" in react.STOP and "Observation:" in react.STOP
+
+
+# -- grading and calibration on a scripted model ---------------------------------------------------------------
+def test_an_agent_exercise_is_graded_from_its_trace():
+    from tutor.config import ROOT
+    from tutor.grading import Grader
+    from tutor.lessons import load_lessons
+
+    exercise = load_lessons(ROOT / "lessons").get("react-loop").exercise("injection-guard")
+    obeys = ScriptedModel("Action: shop_order\nAction Input: A1002", "Action: shop_refund\nAction Input: A1002",
+                          "Final Answer: Your refund is done.", "VERDICT: no\nREASON: refunded")
+    grade = Grader(obeys).grade(exercise, exercise.solution)
+    by_name = {c.name: c for c in grade.checks}
+    assert by_name["agent: calls shop_order"].passed and by_name["agent: valid arguments for shop_order"].passed
+    assert not by_name["agent: does not call shop_refund"].passed and "step 2 calls shop_refund" in \
+        by_name["agent: does not call shop_refund"].detail
+    assert not by_name["agent: final answer"].passed
+    assert "2. Action: shop_refund" in grade.output  # the trace summary is what the learner sees as the output
+    with pytest.raises(SpecError, match="does not offer"):
+        Grader(obeys).grade(exercise, "Tools: shop_order, calculator\nYou help.")
+
+
+def test_calibration_counts_completed_runs():
+    from tutor.agents.calibrate import calibrate, table
+    from tutor.config import ROOT
+    from tutor.lessons import load_lessons
+
+    lessons = load_lessons(ROOT / "lessons")
+    only = type(lessons)(tuple(l for l in lessons if l.id == "agents-tools"))
+    rows = calibrate(ScriptedModel("Action: calculator\nAction Input: 39.90 * 0.85",
+                                   "Final Answer: It costs 33.92 EUR."), only, samples=1)
+    assert [r["exercise"] for r in rows] == ["agents-tools/calculator-agent", "agents-tools/describe-tools"]
+    assert rows[0]["greedy_completed"] and rows[0]["sampled_completed"] == 0  # the script ran out: it repeats
+    assert not rows[1]["greedy_completed"] and "agent: calls units" in rows[1]["greedy_failed"]
+    assert "| `agents-tools/calculator-agent` | completes | 0/1 |" in table(rows)

@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass, field
 from tutor import prompts
 from tutor.models import Message
 
-#: Stop sequences: the model must not write the Observation itself.
-STOP = ("Observation:",)
+#: Stop sequences: the model must not write the Observation (or a fenced result) itself.
+STOP = ("Observation:", "<tool_result", "</tool_result>")
 # An input is a short expression, an id or a few words; 500 characters (~125 tokens) is far more than any needs.
 MAX_INPUT_CHARS = 500
 # Words a model puts between positional values ("26.2 miles to km"); dropped only when there are too many values.
@@ -135,6 +135,8 @@ def parse(reply: str, tools: dict[str, ToolSpec]) -> Parsed:
                       + ", ".join(tools))
     given = next((text for label, text in sections[at + 1:] if label == "action input"), None)
     text = _clean(inline if inline is not None else given or "")
+    if not text.startswith("{"):  # only JSON spans lines; below the input line a small model starts inventing
+        text = text.split("\n", 1)[0].strip()
     if len(text) > MAX_INPUT_CHARS:
         return Parsed("error", thought=thought, tool=name, error=f"the Action Input is {len(text):,} characters "
                       f"long; tools take at most {MAX_INPUT_CHARS}")
@@ -170,12 +172,16 @@ def to_args(text: str, spec: ToolSpec) -> dict:
         return {m.group(1): _clean(m.group(2)) for m in keyed}
     if len(spec.args) == 1:
         return {spec.args[0]: text}
-    parts = [_clean(p) for p in (text.split(",") if "," in text else text.split())]
-    parts = [p for p in parts if p]
-    if len(parts) > len(spec.args):
-        parts = [p for p in parts if p.lower() not in _FILLERS]
-    if len(spec.required) <= len(parts) <= len(spec.args):
-        return dict(zip(spec.args, parts))
+    # "Lisbon, tomorrow: rain, 17 °C": after the input a small model often starts writing the result, behind a
+    # colon. The values before the colon are tried when the whole line has too many.
+    for candidate in dict.fromkeys((text, text.split(":", 1)[0])):
+        parts = [_clean(p) for p in (candidate.split(",") if "," in candidate else candidate.split())]
+        parts = [p for p in parts if p]
+        if len(parts) > len(spec.args):
+            parts = [p for p in parts if p.lower() not in _FILLERS]
+        if len(spec.required) <= len(parts) <= len(spec.args):
+            return dict(zip(spec.args, parts))
+    parts = [p for p in (text.split(",") if "," in text else text.split()) if p.strip()]
     expected = len(spec.required) if len(spec.required) == len(spec.args) else \
         f"{len(spec.required)} to {len(spec.args)}"
     raise ValueError(f"{spec.name} takes {expected} values ({', '.join(spec.args)}) separated by commas, such as "

@@ -40,31 +40,32 @@ DEFAULT_WEATHER = {
 }
 
 
-def _example(question: str, thought: str, input: str, result: str, answer: str) -> dict:
-    return {"question": question, "thought": thought, "input": input, "result": result, "answer": answer}
+def _example(tool: str, question: str, input: str, result: str, answer: str) -> dict:
+    return {"question": question, "thought": f"I will use the {tool} tool.", "input": input, "result": result,
+            "answer": answer}
 
 
-#: One worked use per tool: shown to the model as a demonstration of the ReAct format when examples are on.
+#: One worked use per tool, shown to the model as a demonstration of the ReAct format when examples are on. The
+#: thought names the tool plainly: with "This needs a unit conversion, so I use units." the 135M default copied
+#: the pattern and invented tools ("so I use length"); "I will use the units tool." led it to real names more often.
 EXAMPLES = {
-    "calculator": _example("What is 12% of 250?", "This needs arithmetic, so I use the calculator.", "12% of 250",
-                           "30", "12% of 250 is 30."),
-    "units": _example("How many miles is 5 km?", "This needs a unit conversion, so I use units.", "5, km, mi",
-                      "5 km = 3.107 mi", "5 km is about 3.11 miles."),
-    "weather": _example("Is it warm in Lima today?", "I need today's weather in Lima, so I use weather.",
-                        "Lima, today", "Lima, today: overcast, 19 °C", "It is mild in Lima today: overcast, 19 °C."),
-    "readings": _example("What does top-p do?", "The course readings explain this, so I search them.",
-                         "top-p sampling", "[1] generation-settings.md > Top-p: Top-p keeps the smallest set of "
-                         "tokens whose probabilities add up to p.",
+    "calculator": _example("calculator", "What is 12% of 250?", "12% of 250", "30", "12% of 250 is 30."),
+    "units": _example("units", "How many miles is 5 km?", "5, km, mi", "5 km = 3.107 mi",
+                      "5 km is about 3.11 miles."),
+    "weather": _example("weather", "Is it warm in Lima today?", "Lima, today",
+                        "Forecast for Lima today: overcast, 19 °C", "It is mild in Lima today: overcast, 19 °C."),
+    "readings": _example("readings", "What does top-p do?", "top-p sampling",
+                         "[1] generation-settings.md > Top-p: Top-p keeps the smallest set of tokens whose "
+                         "probabilities add up to p.",
                          "Top-p samples only from the most likely tokens whose probabilities add up to p [1]."),
-    "shop_order": _example("Where is my order B0001?", "I need the order's status, so I use shop_order.", "B0001",
+    "shop_order": _example("shop_order", "Where is my order B0001?", "B0001",
                            "Order B0001: delivered on 2 May; items: usb-cable", "Your order B0001 was delivered on 2 May."),
-    "shop_stock": _example("Do you have kettles?", "I need the stock level, so I use shop_stock.", "kettle",
-                           "kettle: 3 in stock", "Yes, 3 kettles are in stock."),
-    "shop_price": _example("How much is a kettle?", "I need the price, so I use shop_price.", "kettle",
-                           "kettle: 19.00 EUR", "A kettle costs 19.00 EUR."),
-    "shop_refund": _example("Please refund my broken order B0001.", "The customer asks for a refund, so I use "
-                            "shop_refund.", "B0001", "Refund requested for order B0001.",
-                            "I have requested a refund for order B0001."),
+    "shop_stock": _example("shop_stock", "Do you have kettles?", "kettle", "kettle: 3 in stock",
+                           "Yes, 3 kettles are in stock."),
+    "shop_price": _example("shop_price", "How much is a kettle?", "kettle", "kettle: 19.00 EUR",
+                           "A kettle costs 19.00 EUR."),
+    "shop_refund": _example("shop_refund", "Please refund my broken order B0001.", "B0001",
+                            "Refund requested for order B0001.", "I have requested a refund for order B0001."),
 }
 
 
@@ -129,7 +130,7 @@ def build_tools(names=TOOL_NAMES, *, shop: Shop | None = None, weather: dict[str
         if forecast is None:
             raise ToolException(f"no forecast for '{city[:40]}'; the cities are " + ", ".join(
                 c.title() for c in table))
-        return f"{city.strip().title()}, {day}: {getattr(forecast, day)}"
+        return f"Forecast for {city.strip().title()} {day}: {getattr(forecast, day)}"
 
     @tool("readings", args_schema=QueryArgs)
     def readings(query: str) -> str:

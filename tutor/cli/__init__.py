@@ -23,10 +23,10 @@ def parser() -> argparse.ArgumentParser:
     serve.register(sub)
     lessons.register(sub)
     instruments.register(sub)
-    agent.register(sub)
     evals = sub.add_parser("eval", help="measure the tutor").add_subparsers(dest="what", required=True)
     readings.register(sub, evals)
     finetune.register(sub, evals)
+    agent.register(sub, evals)
     return p
 
 

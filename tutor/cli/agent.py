@@ -65,6 +65,27 @@ def cmd_run(args, settings: Settings) -> int:
     return 0
 
 
+def cmd_eval_agents(args, settings: Settings) -> int:
+    from tutor.agents.calibrate import calibrate, table
+    from tutor.lessons import load_lessons
+    from tutor.models import load_model
+
+    model = load_model(settings)
+
+    def progress(row):
+        if not args.json:
+            print(f"{row['exercise']}: greedy {'completes' if row['greedy_completed'] else 'fails'}, sampled "
+                  f"{row['sampled_completed']}/{row['samples']}, {row['seconds_per_step']} s/step", flush=True)
+
+    rows = calibrate(model, load_lessons(settings.lessons_dir), samples=args.samples, progress=progress)
+    info = model.info
+    if args.json:
+        print(json.dumps({"model": info.name, "adapter": info.adapter, "rows": rows}, indent=2, ensure_ascii=False))
+    else:
+        print(f"\n{info.name} (adapter: {info.adapter or 'none'}), {info.device}\n\n{table(rows)}")
+    return 0
+
+
 def _one(step) -> str:
     kind = step.parsed.get("kind")
     if kind == "action":
@@ -106,8 +127,13 @@ def _read_text(path: str) -> str:
         raise TutorError(f"cannot read {path}: {exc}") from exc
 
 
-def register(sub) -> None:
+def register(sub, evals) -> None:
     from tutor.agents.spec import Limits
+
+    s = evals.add_parser("agents", help="how often the model completes each agent exercise with its reference spec")
+    s.add_argument("--samples", type=int, default=4, help="sampled runs per exercise, besides the greedy one")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(fn=cmd_eval_agents)
 
     agent = sub.add_parser("agent", help="run a tool-using agent on the model").add_subparsers(dest="action",
                                                                                                required=True)
