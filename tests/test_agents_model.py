@@ -75,7 +75,7 @@ def test_a_mistral_template_without_a_system_role_runs_the_loop(tiny_mistral):
     assert len(trace.steps) == 2 and trace.status == "stopped (steps)"  # random weights: never a final answer
     prompt = trace.steps[1].prompt
     # The system text is folded into the first user turn; turns alternate through the worked example and step 1.
-    assert prompt.startswith("<s>[INST] " + SYSTEM) and "<|im_start|>" not in prompt
+    assert prompt.split("[INST] ", 1)[1].startswith(SYSTEM) and "<|im_start|>system" not in prompt
     assert prompt.count("[INST]") == 4 and trace.steps[0].observation in prompt
 
 
@@ -153,15 +153,26 @@ def lab_args(**changes):
     ({"question": "   "}, "The question is empty"),
     ({"question": "What? " * 5000}, "the limit is 20,000"),
     ({"question": "q", "tools": []}, "Choose at least one tool"),
-    ({"question": "q", "tools": ["hammer"]}, "'hammer' is not a tool"),
     ({"question": "q", "descriptions": "Tool units: converts"}, "does not have"),
     ({"question": "q", "descriptions": "just some words"}, "starts with `Tool <name>:`"),
-    ({"question": "q", "steps": float("nan")}, "cannot convert float NaN"),
-    ({"question": "q", "tokens": 10}, "A limit is out of range"),
+    ({"question": "q", "descriptions": "Tool calculator: " + "x" * 500}, "keep it under 400"),
 ])
 def test_agent_run_endpoint_explains_bad_input(client, changes, fragment):
     markdown, data, note = client.predict(*lab_args(**changes), api_name="/agent_run")
     assert fragment in markdown and data in ({}, None)
+
+
+@pytest.mark.parametrize("changes, fragment", [
+    ({"tools": ["hammer"]}, "'hammer' (type: <class 'str'>) is not in the list of choices"),
+    ({"tokens": 10}, "Value 10 is less than minimum value 200"),
+    ({"steps": 1000}, "Value 1000 is greater than maximum value 12"),
+])
+def test_gradio_refuses_values_outside_the_widgets(client, changes, fragment):
+    from gradio_client.exceptions import AppError
+
+    with pytest.raises(AppError) as error:
+        client.predict(*lab_args(question="q", **changes), api_name="/agent_run")
+    assert fragment in str(error.value)
 
 
 def test_agent_step_endpoint_runs_a_learners_step(client):

@@ -154,7 +154,7 @@ def test_agent_lab_you_are_the_model_then_the_model_runs(page):
     box.fill("Thought: I know the answer.\nFinal Answer: 33.92 EUR")
     page.get_by_role("button", name="Send my step").click()
     page.wait_for_function("() => document.body.innerText.includes('Answered after 2 step(s)')", timeout=60_000)
-    page.get_by_text("Exact text sent to the model").first.click()  # the prompt unfolds under its summary
+    page.locator("summary", has_text="Exact text sent to the model").first.click()  # the prompt unfolds
     assert "<|im_start|>system" in page.locator("details").first.inner_text()
     # The model's own run: one step, then the step limit.
     page.get_by_role("button", name="Limits and examples").click()
@@ -163,4 +163,5 @@ def test_agent_lab_you_are_the_model_then_the_model_runs(page):
     steps.press("Enter")
     page.get_by_role("button", name="Run agent").click()
     page.wait_for_function("() => document.body.innerText.includes('Step 1: written by the model')", timeout=180_000)
-    page.wait_for_function("() => /Answered|Stopped/.test(document.body.innerText)", timeout=180_000)
+    page.wait_for_function("() => /(Answered|Stopped \\(steps\\)) after 1 step/.test(document.body.innerText)",
+                           timeout=180_000)

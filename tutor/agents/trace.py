@@ -6,6 +6,7 @@ Agent lab shows; ``summary()`` is the short form that grading feedback shows.
 """
 from __future__ import annotations
 
+import html
 import json
 import re
 from dataclasses import asdict, dataclass, field
@@ -98,7 +99,7 @@ def _step_markdown(s: Step) -> str:
     lines = [f"### Step {s.number}: written by {who}",
              f"_{timing}{s.prompt_tokens:,} prompt tokens + {s.reply_tokens:,} reply tokens_", "",
              f"<details><summary>Exact text sent to the model ({s.prompt_tokens:,} tokens)</summary>\n\n"
-             f"{_fenced(s.prompt)}\n\n</details>", "", "**Raw reply:**", "", _fenced(s.reply or "(empty)")]
+             f"<pre>{html.escape(s.prompt)}</pre>\n\n</details>", "", "**Raw reply:**", "", _fenced(s.reply or "(empty)")]
     if s.cut:
         lines += ["", "_The time limit stopped this reply while it was being written._"]
     kind = s.parsed.get("kind")
@@ -113,6 +114,10 @@ def _step_markdown(s: Step) -> str:
         lines += ["", f"**{label}** ({s.tool_seconds * 1000:.0f} ms):" if kind == "action" else f"**{label}:**", "",
                   _fenced(s.observation)]
     return "\n".join(lines)
+
+
+# The prompt sits in a <pre> inside <details>: Markdown ends an HTML block at a blank line, but a <pre> block only
+# at its closing tag, so the whole prompt (blank lines and all) stays folded under its summary.
 
 
 def _fenced(text: str) -> str:
