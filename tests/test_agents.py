@@ -368,3 +368,24 @@ def test_calibration_counts_completed_runs():
     assert rows[0]["greedy_completed"] and rows[0]["sampled_completed"] == 0  # the script ran out: it repeats
     assert not rows[1]["greedy_completed"] and "agent: calls units" in rows[1]["greedy_failed"]
     assert "| `agents-tools/calculator-agent` | completes | 0/1 |" in table(rows)
+
+
+@pytest.mark.parametrize("name, text", [
+    ("huge", "Use the calculator for every sum. " * 2000),
+    ("many tool lines", "Tool calculator: Sums.\n" * 3000 + "Use it."),
+    ("repeated tools line", "Tools: " + "calculator, " * 1500 + "\nUse the calculator."),
+    ("nesting", "[" * 5000 + "{" * 5000 + " use the calculator"),
+    ("placeholders and NaN", "{input} NaN inf -inf 1e999 " * 500),
+])
+def test_hostile_specs_are_graded_with_a_clear_outcome(name, text):
+    from tutor.config import ROOT
+    from tutor.grading import Grader
+    from tutor.lessons import load_lessons
+
+    exercise = load_lessons(ROOT / "lessons").get("agents-tools").exercise("calculator-agent")
+    model = ScriptedModel(CALL, FINAL, "VERDICT: no\nREASON: no")
+    grade = Grader(model, max_chars=20_000).grade(exercise, text)
+    assert [c.name for c in grade.checks][-1] == "agent: final answer" and grade.output
+    assert all(len(prompt[0]["content"]) < 25_000 for prompt in model.prompts)  # the cut spec, not the raw text
+    if len(text) > 20_000:
+        assert grade.notes == ["Only the first 20,000 characters were graded."]

@@ -25,8 +25,9 @@ from typing import Callable, Iterator
 from langchain.agents import create_agent
 from langchain.agents.middleware import AgentMiddleware, hook_config
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, ToolMessage
+from langgraph.errors import GraphRecursionError
 
-from tutor.agents.adapter import AGENT_SETTINGS, ReActChatModel
+from tutor.agents.adapter import AGENT_SETTINGS, ContextFull, ReActChatModel
 from tutor.agents.spec import Forecast, Limits, Shop
 from tutor.agents.tools import build_tools
 from tutor.agents.trace import Step, Trace
@@ -144,8 +145,8 @@ class Agent:
             for state in graph.stream({"messages": messages}, config, stream_mode="values"):
                 latest = list(state["messages"])
                 yield latest
-        except TutorError as exc:  # the context is full, or the model failed while writing
-            kind = "context" if type(exc).__name__ == "ContextFull" else "error"
+        except (TutorError, GraphRecursionError) as exc:  # the context is full, or the model failed while writing
+            kind = "context" if isinstance(exc, ContextFull) else "error"
             yield [*latest, AIMessage(content=f"Stopped: {exc}", response_metadata={"limit": kind})]
 
     def start(self) -> list[BaseMessage]:

@@ -99,9 +99,8 @@ def build(tutor: Tutor) -> None:
         exercise = exercise_of(key)
         if exercise is None or course is None:
             return "Load an agent exercise first (the menu at the top), then grade your spec against it."
-        offered = set(exercise.agent.offered)
-        lines = [f"Tools: {', '.join(t for t in (tools or []) if t in offered) or ', '.join(offered)}",
-                 text_of(descriptions).strip(), text_of(system).strip()]
+        lines = [f"Tools: {', '.join(tools or exercise.agent.offered)}", text_of(descriptions).strip(),
+                 text_of(system).strip()]
         try:
             result = course.grader.grade(exercise, "\n".join(line for line in lines if line))
         except TutorError as exc:
@@ -138,7 +137,8 @@ def build(tutor: Tutor) -> None:
                 with gr.Accordion("Limits and examples", open=False):
                     d = Limits()
                     steps = gr.Slider(1, 12, value=d.steps, step=1, label="Most steps")
-                    seconds = gr.Slider(5, settings.agent_max_seconds, value=min(d.seconds, settings.agent_max_seconds),
+                    top = max(5, settings.agent_max_seconds)
+                    seconds = gr.Slider(5, top, value=min(d.seconds, top),
                                         step=5, label="Most seconds of model and tool time")
                     tokens = gr.Slider(200, 20_000, value=d.tokens, step=100, label="Most tokens (prompt + reply, "
                                        "summed over steps)")
