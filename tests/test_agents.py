@@ -150,7 +150,8 @@ def test_parser_reads_what_small_models_write(reply, kind, tool, args):
 
 @pytest.mark.parametrize("reply, fragment", [
     ("", "the reply is empty"), ("The answer is 42.", "no 'Action:' line and no 'Final Answer:'"),
-    ("Action:\nAction Input: 5", "names no tool; write one of: calculator, units, weather"),
+    ("Action:\nAction Input: 5", "must hold only a tool name, one of: calculator, units, weather"),
+    ("Action: 3.90 EUR is 3.90 EUR, so the fan costs 3.", "it says '3.90 EUR is 3.90 EUR, so the fan"),
     ("Action: calculator", "no 'Action Input:'"), ("Final Answer:", "'Final Answer:' is empty"),
     ("Action: units\nAction Input: 26.2", "units takes 3 values"),
     ("Action: units\nAction Input: {bad", "not valid JSON"), ("Action: units\nAction Input: [1, 2]", "takes 3 values"),
@@ -206,10 +207,12 @@ def test_unknown_tool_and_tool_errors_are_observations():
     assert trace.status == "answered"
 
 
-def test_step_limit_stops_with_a_message():
+def test_step_limit_stops_with_a_message_and_repeated_calls_are_refused():
     trace = run(ScriptedModel(CALL), limits=Limits(steps=3))
     assert trace.status == "stopped (steps)" and len(trace.steps) == 3 and trace.answer is None
     assert "used all 3 steps without a final answer" in trace.message
+    assert trace.steps[0].observation == "434" and trace.steps[1].ok is False
+    assert "already called calculator with these arguments in step 1" in trace.steps[2].observation
 
 
 def test_token_limit_stops_with_a_message():
