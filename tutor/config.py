@@ -43,7 +43,18 @@ class Settings:
         "auto",
     )
     device: str = _opt("TUTOR_DEVICE", "`auto` (CUDA when available), `cpu` or `cuda`.", "auto")
-    threads: int = _opt("TUTOR_THREADS", "CPU threads for torch; 0 keeps torch's default.", 0)
+    backend: str = _opt(
+        "TUTOR_BACKEND",
+        "`auto` (llama.cpp for a GGUF model such as `embedded` on a machine without a GPU, when llama-cpp-python "
+        "is installed; transformers otherwise), `llamacpp` or `transformers`. Training always uses transformers.",
+        "auto",
+    )
+    threads: int = _opt(
+        "TUTOR_THREADS",
+        "CPU threads for the model. 0: torch's default for transformers; for llama.cpp, all usable cores but one, "
+        "at most 4.",
+        0,
+    )
     data_dir: Path = _opt(
         "TUTOR_DATA_DIR",
         "Where the model cache, the readings index (Chroma) and learner progress (SQLite) live. "
@@ -88,6 +99,7 @@ class Settings:
 
     def validated(self) -> "Settings":
         choices = {"quantize": ("auto", "on", "off"), "device": ("auto", "cpu", "cuda"),
+                   "backend": ("auto", "llamacpp", "transformers"),
                    "log_level": ("DEBUG", "INFO", "WARNING", "ERROR")}
         for name, allowed in choices.items():
             value = getattr(self, name)

@@ -14,36 +14,15 @@ from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteria
 
 from tutor.config import Settings
 from tutor.errors import GenerationError
+from tutor.models import probing
 from tutor.models.chat_format import accepts_system_role, fold_system
 from tutor.models.hf import loading, probe
-from tutor.models.hf.processors import (
-    FrequencyPenaltyLogitsProcessor,
-    PresencePenaltyLogitsProcessor,
-    StopOnSequences,
-    cut_at_stop,
-    safe_prefix_length,
-)
+from tutor.models.hf.processors import FrequencyPenaltyLogitsProcessor, PresencePenaltyLogitsProcessor, StopOnSequences
 from tutor.models.protocol import GenerationSettings, Message, ModelInfo
+from tutor.models.streaming import IN_FLIGHT, fit_messages, until_stop
 from tutor.prompts import PROMPTS_DIR
 
 log = logging.getLogger(__name__)
-
-TRUNCATION_MARK = "\n[... cut to fit the model's context window ...]"
-
-# Generations in flight. At interpreter exit they are cancelled and waited for: a thread still inside torch
-# when the process tears down aborts it ("terminate called without an active exception", exit 134). A stream
-# whose reader went away (a closed browser tab) is never closed, so its own `finally` cannot do this.
-_IN_FLIGHT: set[threading.Event] = set()
-
-
-def _cancel_all() -> None:
-    for event in list(_IN_FLIGHT):
-        event.set()
-
-
-# Runs before the interpreter joins non-daemon threads (the hook concurrent.futures uses); atexit would be too late.
-getattr(threading, "_register_atexit", lambda fn: None)(_cancel_all)
-
 
 class _Cancelled(StoppingCriteria):
     def __init__(self, event: threading.Event):
@@ -97,23 +76,9 @@ class HFChatModel:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def fit_messages(self, messages: list[Message], reserve: int) -> tuple[list[Message], bool]:
-        budget = self.info.context_window - reserve
-        messages = list(messages)
-        cut = False
-        # Drop the oldest turns after the system message until the conversation fits.
-        while self.count_tokens(self.render(messages)) > budget and len(messages) > 2:
-            drop = 1 if messages[0]["role"] == "system" else 0
-            messages.pop(drop)
-            cut = True
-        over = self.count_tokens(self.render(messages)) - budget
-        if over > 0:  # the last message alone is too long: keep its beginning
-            last = messages[-1]
-            ids = self.tokenizer(last["content"], add_special_tokens=False)["input_ids"]
-            keep = max(0, len(ids) - over - self.count_tokens(TRUNCATION_MARK) - 8)
-            text = self.tokenizer.decode(ids[:keep]) + TRUNCATION_MARK
-            messages[-1] = {"role": last["role"], "content": text}
-            cut = True
-        return messages, cut
+        return fit_messages(messages, reserve, window=self.info.context_window, render=self.render,
+                            count=self.count_tokens, decode=self.tokenizer.decode,
+                            encode=lambda text: self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     # -- generation ------------------------------------------------------------------------------------
     def _generate_kwargs(self, inputs: dict, settings: GenerationSettings, cancel: threading.Event) -> dict:
@@ -160,31 +125,19 @@ class HFChatModel:
                 failure.append(exc)
                 streamer.end()
             finally:
-                _IN_FLIGHT.discard(cancel)
+                IN_FLIGHT.discard(cancel)
 
-        _IN_FLIGHT.add(cancel)
+        IN_FLIGHT.add(cancel)
         worker = threading.Thread(target=run, daemon=False, name="generate")
         worker.start()
-        shown = 0
-        text = ""
         try:
-            for chunk in streamer:
-                text += chunk
-                head, stopped = cut_at_stop(text, settings.stop)
-                limit = len(head) if stopped else safe_prefix_length(text, settings.stop)
-                if limit > shown:
-                    yield text[shown:limit]
-                    shown = limit
-                if stopped:
-                    return
-            if len(text) > shown:
-                yield text[shown:]
+            yield from until_stop(streamer, settings.stop)
             if failure:
                 raise GenerationError(f"The model failed while writing: {failure[0]}") from failure[0]
         finally:
             cancel.set()  # also stops the worker when the caller stops reading early
             worker.join(timeout=60)
-            _IN_FLIGHT.discard(cancel)
+            IN_FLIGHT.discard(cancel)
 
     # -- looking inside (tutor.instruments) ------------------------------------------------------------
     def next_token(self, prompt: str, **options) -> list[dict]:
@@ -200,8 +153,7 @@ class HFChatModel:
         return probe.tokenize(self.tokenizer, text)
 
     def compare_tokenize(self, text: str) -> tuple[str, list[dict]] | None:
-        other = probe.compare_tokenizer()
-        return (probe.COMPARE_TOKENIZER_NAME, probe.tokenize(other, text)) if other is not None else None
+        return probing.compare_tokenize(text)
 
     def sequence_logprob(self, prompt: str, response: str, chat: bool = True) -> dict:
         return probe.sequence_logprob(self, prompt, response, chat=chat)

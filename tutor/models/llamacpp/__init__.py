@@ -1,0 +1,272 @@
+"""The llama.cpp back-end of the chat-model interface (tutor.models.ChatModel) and of the Inspector, for GGUF
+models on CPU. The only importer of llama_cpp.
+
+It runs the GGUF as it ships (Q4_1 for the embedded SmolLM2: 98 MB read per token instead of 540 MB of float32
+weights) with the project's LoRA adapter applied by llama.cpp (tutor.models.lora_gguf), renders prompts with the
+model's own chat template and the same system-role folding as training, and samples with transformers'
+semantics (context.sampler_chain). One generation at a time per model; a reader that stops early cancels it.
+"""
+from __future__ import annotations
+
+import atexit
+import codecs
+import logging
+import os
+import queue
+import threading
+import time
+import weakref
+from typing import Iterator
+
+import llama_cpp
+import numpy as np
+
+from tutor.config import EMBEDDED, Settings
+from tutor.errors import GenerationError, ModelLoadError
+from tutor.models import lora_gguf, probing, sources
+from tutor.models.chat_format import ChatTemplate, accepts_system_role, fold_system
+from tutor.models.llamacpp.context import Context, sampler_chain
+from tutor.models.protocol import GenerationSettings, Message, ModelInfo
+from tutor.models.streaming import IN_FLIGHT, fit_messages, until_stop
+from tutor.prompts import PROMPTS_DIR
+
+log = logging.getLogger(__name__)
+
+# The context window allocated, at most. The KV cache costs 23 KB per token for SmolLM2-135M (30 layers x 384
+# values x 2 bytes), so its full 8,192-token window is 189 MB; larger models with longer windows would cost
+# gigabytes, and the tutor caps learner input at TUTOR_MAX_INPUT_CHARS (about 5,000 tokens) anyway.
+MAX_CONTEXT = 8192
+# Tokens per llama_decode call while reading a prompt: llama.cpp's default, large enough that an 800-token
+# prompt takes two calls.
+BATCH = 512
+# One more thread than there are free cores makes llama.cpp crawl: its threads spin at a barrier after every
+# operation, so one descheduled thread stalls the others. Measured on the 2-core machine under load from other
+# processes: 2 threads fell to 1-2 tok/s while 1 thread kept 57-85. Leave a core for the web server, and stop at
+# 4, past which a 135M model has too little work per operation to share.
+MAX_DEFAULT_THREADS = 4
+
+_OPEN: "weakref.WeakSet[LlamaCppChatModel]" = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    """Free llama.cpp's memory while the interpreter is intact (llama-cpp-python's __del__ fails at teardown)."""
+    for model in list(_OPEN):
+        model.close()
+
+
+def default_threads() -> int:
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(MAX_DEFAULT_THREADS, usable - 1))
+
+
+class LlamaCppChatModel:
+    def __init__(self, llm: llama_cpp.Llama, *, name: str, adapter: str | None, info_extra: dict):
+        self.llm = llm
+        self.context = Context(llm)
+        self._lock = threading.Lock()  # one user of the KV cache at a time: generation or an instrument
+        self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
+        self._pieces: dict[tuple[int, bool], bytes] = {}
+        meta = llm.metadata
+        specials = {f"{kind}_token": self._piece(int(meta[f"tokenizer.ggml.{kind}_token_id"]), special=True).decode(
+            "utf-8", "replace") for kind in ("bos", "eos") if f"tokenizer.ggml.{kind}_token_id" in meta}
+        # A base model without a template gets the project's plain transcript format, as the transformers path does.
+        template = meta.get("tokenizer.chat_template") or (PROMPTS_DIR / "plain_chat.md").read_text()
+        self.template = ChatTemplate(template, **specials)
+        self.folds_system = not accepts_system_role(self.template)
+        weights = meta.get("general.file_type")
+        weights = _FILE_TYPES.get(int(weights), f"file type {weights}") if weights is not None else "unknown"
+        self.info = ModelInfo(
+            name=name, adapter=adapter, device="cpu", dtype=weights, quantization=f"GGUF {weights}",
+            context_window=llm.n_ctx(), backend="llama.cpp",
+            extra={**info_extra, "folds_system_role": self.folds_system, "threads": llm.n_threads},
+        )
+        _OPEN.add(self)
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "LlamaCppChatModel":
+        started = time.perf_counter()
+        path = sources.gguf_path(settings)
+        adapter_dir = sources.find_adapter(settings)
+        lora, cached = lora_gguf.cached_export(settings, adapter_dir, path) if adapter_dir else (None, True)
+        threads = settings.threads or default_threads()
+        metadata, _ = sources.read_header(path)
+        trained = metadata.get(f"{metadata.get('general.architecture')}.context_length") or MAX_CONTEXT
+        try:
+            llm = llama_cpp.Llama(str(path), lora_path=str(lora) if lora else None,
+                                  n_ctx=min(trained, MAX_CONTEXT), n_batch=BATCH, n_ubatch=BATCH,
+                                  n_threads=threads, n_threads_batch=threads, verbose=False)
+        except (ValueError, RuntimeError) as exc:
+            raise ModelLoadError(
+                f"llama.cpp could not load TUTOR_MODEL={settings.model!r} ({path}"
+                f"{f' with the adapter {lora}' if lora else ''}): {exc}. Check that the file is a GGUF model "
+                "llama.cpp supports, or use TUTOR_BACKEND=transformers."
+            ) from exc
+        name = sources.EMBEDDED_NAME if settings.model == EMBEDDED else path.name
+        return cls(llm, name=name, adapter=adapter_dir.name if adapter_dir else None, info_extra={
+            "source": str(path), "lora_gguf": str(lora) if lora else None, "from_cache": cached,
+            "load_seconds": round(time.perf_counter() - started, 2)})
+
+    def close(self) -> None:
+        with self._lock:
+            self.context.close()
+            self.llm.close()
+        _OPEN.discard(self)
+
+    # -- text and tokens -----------------------------------------------------------------------------------
+    def _piece(self, token: int, special: bool = False) -> bytes:
+        key = (token, special)
+        if key not in self._pieces:
+            self._pieces[key] = self.llm.detokenize([token], special=special)
+        return self._pieces[key]
+
+    def _tokenize(self, text: str) -> list[int]:
+        # special=True: "<|im_end|>" written in the text is the control token, as Hugging Face tokenizers read it.
+        return self.llm.tokenize(text.encode("utf-8", "replace"), add_bos=False, special=True)
+
+    def _detokenize(self, ids: list[int]) -> str:
+        return b"".join(self._piece(i, special=True) for i in ids).decode("utf-8", "replace")
+
+    def _prepare(self, messages: list[Message]) -> list[Message]:
+        # The same folding training uses (tutor.finetune.dataset), so the adapter sees what it was trained on.
+        messages = [{"role": m["role"], "content": m["content"]} for m in messages]
+        return fold_system(messages) if self.folds_system else messages
+
+    def render(self, messages: list[Message]) -> str:
+        return self.template.apply_chat_template(self._prepare(messages), add_generation_prompt=True)
+
+    def encode(self, messages: list[Message]) -> list[int]:
+        """The prompt's token ids, chat template applied."""
+        return self._tokenize(self.render(messages))
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._tokenize(text))
+
+    def fit_messages(self, messages: list[Message], reserve: int) -> tuple[list[Message], bool]:
+        return fit_messages(messages, reserve, window=self.info.context_window, render=self.render,
+                            count=self.count_tokens, encode=self._tokenize, decode=self._detokenize)
+
+    def _system_length(self, messages: list[Message], prompt: list[int]) -> int:
+        """How many leading prompt tokens are the system message (0 when there is none or it is folded)."""
+        if self.folds_system or not messages or messages[0]["role"] != "system":
+            return 0
+        head = self._tokenize(self.template.apply_chat_template(self._prepare(messages[:1])))
+        return len(head) if prompt[:len(head)] == head else 0
+
+    # -- generation ----------------------------------------------------------------------------------------
+    def stream(self, messages: list[Message], settings: GenerationSettings) -> Iterator[str]:
+        prompt = self.encode(messages)
+        room = self.info.context_window - len(prompt)
+        if room < 1:
+            raise GenerationError(f"The prompt is {len(prompt)} tokens, but the model reads at most "
+                                  f"{self.info.context_window}: shorten the conversation or the text in it.")
+        out: queue.SimpleQueue = queue.SimpleQueue()
+        cancel = threading.Event()
+        job = (prompt, self._system_length(messages, prompt), settings, min(settings.max_new_tokens, room))
+        worker = threading.Thread(target=self._generate, args=(*job, cancel, out), daemon=False, name="llama.cpp")
+        IN_FLIGHT.add(cancel)
+        worker.start()
+        try:
+            yield from until_stop(_drain(out), settings.stop)
+        finally:
+            cancel.set()  # also stops the worker when the caller stops reading early
+            worker.join(timeout=60)
+            IN_FLIGHT.discard(cancel)
+
+    def _generate(self, prompt, system, settings, limit, cancel, out) -> None:
+        try:
+            with self._lock:
+                if cancel.is_set():
+                    return
+                self.context.prefill(prompt, system)
+                chain = sampler_chain(settings, prompt, self.context.n_vocab, self.info.context_window)
+                decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")  # pieces may split a character
+                try:
+                    for step in range(limit):
+                        if cancel.is_set():
+                            break
+                        token = llama_cpp.llama_sampler_sample(chain, self.llm.ctx, -1)
+                        if llama_cpp.llama_vocab_is_eog(self._vocab, token):
+                            break
+                        if text := decoder.decode(self._piece(token)):
+                            out.put(text)
+                        if step < limit - 1:
+                            self.context.decode([token])
+                    if tail := decoder.decode(b"", final=True):
+                        out.put(tail)
+                finally:
+                    llama_cpp.llama_sampler_free(chain)
+        except Exception as exc:  # surfaced to the reader by _drain
+            log.exception("generation failed")
+            out.put(exc)
+        finally:
+            out.put(None)
+            IN_FLIGHT.discard(cancel)
+
+    # -- looking inside (tutor.instruments) ----------------------------------------------------------------
+    def _ids(self, prompt: str, chat: bool) -> list[int]:
+        ids = self.encode([{"role": "user", "content": prompt}]) if chat else self._tokenize(prompt)
+        if not ids:
+            raise ValueError("The text is empty: write something for the model to continue.")
+        return ids[-(self.info.context_window - 1):]  # the prediction depends on the most recent text
+
+    def _next_logits(self, prompt: str, chat: bool) -> np.ndarray:
+        ids = self._ids(prompt, chat)
+        with self._lock:
+            return self.context.prefill(ids).copy()
+
+    def next_token(self, prompt: str, *, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
+                   show: int = 10, chat: bool = False) -> list[dict]:
+        probs = probing.shape_distribution(self._next_logits(prompt, chat), temperature, top_k, top_p)
+        return [{"token": self.decode_token(i), "id": i, "prob": round(p, 6)} for i, p in probing.most_likely(probs, show)]
+
+    def sample_next(self, prompt: str, *, temperature: float, top_k: int, top_p: float, seed: int | None,
+                    chat: bool = False) -> dict:
+        probs = probing.shape_distribution(self._next_logits(prompt, chat), temperature, top_k, top_p)
+        token = int(np.random.default_rng(seed).choice(probs.size, p=probs))
+        return {"token": self.decode_token(token), "id": token, "prob": round(float(probs[token]), 6)}
+
+    def decode_token(self, token_id: int) -> str:
+        return self._piece(int(token_id), special=True).decode("utf-8", "replace")
+
+    def tokenize(self, text: str) -> list[dict]:
+        ids = self._tokenize(text)
+        # Each token's end as a character offset: bytes read so far, counted in whole characters of ``text``.
+        char_ends = np.cumsum([len(c.encode("utf-8", "replace")) for c in text])
+        byte_ends = np.cumsum([len(self._piece(i, special=True)) for i in ids])
+        return probing.pieces_from_offsets(text, ids, np.searchsorted(char_ends, byte_ends, side="right").tolist())
+
+    def compare_tokenize(self, text: str) -> tuple[str, list[dict]] | None:
+        return probing.compare_tokenize(text)
+
+    def sequence_logprob(self, prompt: str, response: str, chat: bool = True) -> dict:
+        prefix = self.encode([{"role": "user", "content": prompt}]) if chat else self._tokenize(prompt)
+        target = self._tokenize(response)
+        if not target:
+            raise ValueError("The response is empty: give the text whose probability you want.")
+        if not prefix:
+            raise ValueError("The prompt is empty: give the text the response follows.")
+        if len(prefix) + len(target) > self.info.context_window:
+            raise ValueError(f"Prompt and response are {len(prefix) + len(target)} tokens; the model reads at most "
+                             f"{self.info.context_window}. Shorten them.")
+        with self._lock:
+            rows = [self.context.prefill(prefix).copy(), *self.context.decode(target[:-1], logits="all")]
+        tokens = []
+        for row, token_id in zip(rows, target):  # the logits after token t predict token t+1
+            top = row.max()
+            value = float(row[token_id] - top - np.log(np.exp(row - top, dtype=np.float64).sum()))
+            tokens.append({"token": self.decode_token(token_id), "id": token_id, "logprob": round(value, 4)})
+        total = sum(t["logprob"] for t in tokens)
+        return {"tokens": tokens, "total": round(total, 4), "mean": round(total / len(tokens), 4)}
+
+
+def _drain(out: queue.SimpleQueue) -> Iterator[str]:
+    while (item := out.get()) is not None:
+        if isinstance(item, BaseException):
+            raise GenerationError(f"The model failed while writing: {item}") from item
+        yield item
+
+
+# llama.cpp's file types (general.file_type, enum llama_ftype) for the quantizations a CPU model usually has.
+_FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1", 10: "Q2_K", 12: "Q3_K_M",
+               14: "Q4_K_S", 15: "Q4_K_M", 16: "Q5_K_S", 17: "Q5_K_M", 18: "Q6_K", 32: "BF16"}
