@@ -66,10 +66,11 @@ def test_old_turns_are_dropped_before_the_question(each_model):
 
 def test_info_tells_what_is_loaded(each_model):
     info = each_model.info
-    assert "SmolLM2-135M" in info.name and info.device == "cpu" and info.context_window == 8192
-    if info.backend == "llama.cpp":  # the GGUF itself, 4-bit weights
-        assert info.extra["source"].endswith(".gguf") and info.dtype == "Q4_1"
-    else:  # the dequantized float32 copy cached under the data dir, keyed by the GGUF's size and mtime
+    assert "SmolLM2-135M" in info.name and info.device == "cpu"
+    if info.backend == "llama.cpp":  # the GGUF itself, 4-bit weights; a window sized for the longest message
+        assert info.extra["source"].endswith(".gguf") and info.dtype == "Q4_1" and info.context_window == 6144
+    else:
+        assert info.context_window == 8192  # the model's trained window  # the dequantized float32 copy cached under the data dir, keyed by the GGUF's size and mtime
         assert info.backend == "transformers" and info.extra["source"].endswith(tuple("0123456789"))
 
 

@@ -32,10 +32,18 @@ from tutor.prompts import PROMPTS_DIR
 
 log = logging.getLogger(__name__)
 
-# The context window allocated, at most. The KV cache costs 23 KB per token for SmolLM2-135M (30 layers x 384
-# values x 2 bytes), so its full 8,192-token window is 189 MB; larger models with longer windows would cost
-# gigabytes, and the tutor caps learner input at TUTOR_MAX_INPUT_CHARS (about 5,000 tokens) anyway.
-MAX_CONTEXT = 8192
+# llama.cpp allocates (and clears, so it is resident) the KV cache for the whole window up front: 23 KB per token
+# for SmolLM2-135M (30 layers x 384 values x 2 bytes), 189 MB for its trained 8,192 tokens, more than the rest of
+# the process together. So the window is what the tutor can be asked to read, not what the model was trained
+# for: the longest accepted message (TUTOR_MAX_INPUT_CHARS at ~4 characters per English token) plus 1,024 tokens
+# for the system prompt, the chat template and the reply, rounded up to a multiple of 1,024. The default 20,000
+# characters give 5,000 + 1,024 -> 6,144 tokens (141 MB); longer conversations are trimmed by fit_messages.
+CHARS_PER_TOKEN, HEADROOM, ROUND = 4, 1024, 1024
+
+
+def context_size(settings: Settings, trained: int) -> int:
+    wanted = settings.max_input_chars // CHARS_PER_TOKEN + HEADROOM
+    return min(trained, -(-wanted // ROUND) * ROUND)
 # Tokens per llama_decode call while reading a prompt: llama.cpp's default, large enough that an 800-token
 # prompt takes two calls.
 BATCH = 512
@@ -91,10 +99,10 @@ class LlamaCppChatModel:
         lora, cached = lora_gguf.cached_export(settings, adapter_dir, path) if adapter_dir else (None, True)
         threads = settings.threads or default_threads()
         metadata, _ = sources.read_header(path)
-        trained = metadata.get(f"{metadata.get('general.architecture')}.context_length") or MAX_CONTEXT
+        trained = metadata.get(f"{metadata.get('general.architecture')}.context_length") or 4096
         try:
             llm = llama_cpp.Llama(str(path), lora_path=str(lora) if lora else None,
-                                  n_ctx=min(trained, MAX_CONTEXT), n_batch=BATCH, n_ubatch=BATCH,
+                                  n_ctx=context_size(settings, trained), n_batch=BATCH, n_ubatch=BATCH,
                                   n_threads=threads, n_threads_batch=threads, verbose=False)
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(
