@@ -70,7 +70,8 @@ def test_info_tells_what_is_loaded(each_model):
     if info.backend == "llama.cpp":  # the GGUF itself, 4-bit weights; a window sized for the longest message
         assert info.extra["source"].endswith(".gguf") and info.dtype == "Q4_1" and info.context_window == 6144
     else:
-        assert info.context_window == 8192  # the model's trained window  # the dequantized float32 copy cached under the data dir, keyed by the GGUF's size and mtime
+        # the model's trained window; the dequantized float32 copy cached under the data dir, keyed by the GGUF
+        assert info.context_window == 8192
         assert info.backend == "transformers" and info.extra["source"].endswith(tuple("0123456789"))
 
 

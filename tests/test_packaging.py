@@ -20,7 +20,7 @@ FRAMEWORKS = {
     "langchain_text_splitters": {"tutor.readings.retrieval"},
     "chromadb": {"tutor.readings.retrieval"},
     "wordllama": {"tutor.readings"},
-    "llama_cpp": {"tutor.models.llamacpp"},
+    "llama_cpp": {"tutor.models.llamacpp", "tutor.bench"},  # the benchmark times raw llama-cpp-python too
 }
 # Modules only the edges (app.py, the CLI) may import.
 EDGES = {"tutor.ui": {"tutor.cli"}, "tutor.finetune.train": {"tutor.cli"}, "tutor.runtime": {"tutor.cli"},

