@@ -12,6 +12,11 @@ else:
     def gpu(fn):
         return fn
 
+# Every event that runs the model joins this one concurrency group: with TUTOR_CONCURRENCY=1, one model call runs
+# and every other learner waits in Gradio's queue, which tells each browser its place ("queue: 3/12"). Without a
+# shared group each event type had its own slot and the extra calls waited on the model's lock, invisibly.
+MODEL_QUEUE = "model"
+
 EMPTY_REPLY = "(The model returned an empty reply. Try rephrasing, or type `/help`.)"
 
 CSS = """

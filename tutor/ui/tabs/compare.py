@@ -6,11 +6,11 @@ import gradio as gr
 from tutor import instruments
 from tutor.errors import TutorError
 from tutor.models import GenerationSettings, Inspector
-from tutor.ui.common import gpu
+from tutor.ui.common import MODEL_QUEUE, gpu
 
 
 def build(model: Inspector, concurrency: int) -> None:
-    limits = dict(concurrency_limit=concurrency)
+    limits = dict(concurrency_limit=concurrency, concurrency_id=MODEL_QUEUE)
 
     @gpu
     def compare(prompt_a, prompt_b, material, max_new_tokens, temperature):

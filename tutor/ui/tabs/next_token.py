@@ -5,13 +5,13 @@ import gradio as gr
 
 from tutor import instruments
 from tutor.models import Inspector
-from tutor.ui.common import gpu
+from tutor.ui.common import MODEL_QUEUE, gpu
 
 EXAMPLE_PROMPT = "The best way to learn prompt engineering is to"
 
 
 def build(model: Inspector, concurrency: int) -> None:
-    limits = dict(concurrency_limit=concurrency)
+    limits = dict(concurrency_limit=concurrency, concurrency_id=MODEL_QUEUE)
 
     @gpu
     def distribution(text, temperature, top_k, top_p):

@@ -6,7 +6,7 @@ import gradio as gr
 from tutor import playground
 from tutor.errors import TutorError
 from tutor.models import ChatModel, GenerationSettings
-from tutor.ui.common import gpu, text_of
+from tutor.ui.common import MODEL_QUEUE, gpu, text_of
 
 
 def build(model: ChatModel, concurrency: int) -> None:
@@ -52,4 +52,5 @@ def build(model: ChatModel, concurrency: int) -> None:
             [output, rendered, counts],
             api_name="playground",
             concurrency_limit=concurrency,
+            concurrency_id=MODEL_QUEUE,
         )

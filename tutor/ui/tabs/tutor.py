@@ -9,7 +9,13 @@ import gradio as gr
 
 from tutor.progress import learner_id
 from tutor.tutor import Session, Tutor
-from tutor.ui.common import EMPTY_REPLY, gpu, plain_history, text_of
+from tutor.ui.common import EMPTY_REPLY, MODEL_QUEUE, gpu, plain_history, text_of
+
+
+def ui_event(name: str) -> dict:
+    """A browser event that scripts may also call (`make loadtest` drives learners through exactly these):
+    hidden from the API page, callable as ``/ui_<name>`` by gradio_client."""
+    return {"api_name": f"ui_{name}", "api_visibility": "undocumented"}
 
 
 def build(demo: gr.Blocks, tutor: Tutor) -> None:
@@ -77,11 +83,14 @@ def build(demo: gr.Blocks, tutor: Tutor) -> None:
                 reload_status = gr.Markdown()
 
         pending = gr.State("")
-        chat_io = dict(outputs=[chatbot, session], concurrency_limit=tutor.settings.concurrency)
-        for trigger in (textbox.submit, send_btn.click):  # take the text, clear the box, then answer
-            trigger(lambda text: ("", text), [textbox], [textbox, pending], api_visibility="private").then(
-                converse, [chatbot, session, pending], api_visibility="private", **chat_io).then(
-                progress_markdown, [session], [progress], api_visibility="private")
+        chat_io = dict(outputs=[chatbot, session], concurrency_limit=tutor.settings.concurrency,
+                       concurrency_id=MODEL_QUEUE)
+        for n, trigger in enumerate((textbox.submit, send_btn.click)):  # take the text, clear the box, then answer
+            named = n == 0  # the two triggers run the same steps: one named pair is enough for scripts
+            trigger(lambda text: ("", text), [textbox], [textbox, pending],
+                    **(ui_event("take_message") if named else {"api_visibility": "private"})).then(
+                converse, [chatbot, session, pending], **(ui_event("converse") if named else {"api_visibility": "private"}),
+                **chat_io).then(progress_markdown, [session], [progress], api_visibility="private")
 
         def run_command(make_command):
             """A button as a chat command: the same conversation, the same history."""
@@ -90,15 +99,15 @@ def build(demo: gr.Blocks, tutor: Tutor) -> None:
             return handler
 
         buttons = [
-            (start_btn, lambda lesson_id: f"/lesson {lesson_id or ''}".strip(), [lesson]),
-            (hint_btn, lambda: "/hint", []),
-            (next_btn, lambda: "/next", []),
-            (submit_btn, lambda text: f"/submit {text or ''}".strip(), [submission]),
+            ("start", start_btn, lambda lesson_id: f"/lesson {lesson_id or ''}".strip(), [lesson]),
+            ("hint", hint_btn, lambda: "/hint", []),
+            ("next", next_btn, lambda: "/next", []),
+            ("submit", submit_btn, lambda text: f"/submit {text or ''}".strip(), [submission]),
         ]
-        for button, make_command, extra in buttons:
-            button.click(run_command(make_command), [chatbot, session, *extra], api_visibility="private",
+        for event, button, make_command, extra in buttons:
+            button.click(run_command(make_command), [chatbot, session, *extra], **ui_event(event),
                          **chat_io).then(progress_markdown, [session], [progress], api_visibility="private")
-        gr.api(chat, api_name="chat", concurrency_limit=tutor.settings.concurrency)
+        gr.api(chat, api_name="chat", concurrency_limit=tutor.settings.concurrency, concurrency_id=MODEL_QUEUE)
 
         def identify(stored_id, learner_name, session: Session):
             stored_id = stored_id or f"learner-{uuid.uuid4().hex[:8]}"
@@ -108,8 +117,8 @@ def build(demo: gr.Blocks, tutor: Tutor) -> None:
 
         identity = ([browser_id, name, session], [browser_id, session, progress])
         demo.load(identify, *identity, api_visibility="private")
-        name.blur(identify, *identity, api_visibility="private")
-        refresh_btn.click(progress_markdown, [session], [progress], api_visibility="private")
+        name.blur(identify, *identity, **ui_event("identify"))
+        refresh_btn.click(progress_markdown, [session], [progress], **ui_event("progress"))
 
         def reload_lessons():
             message = tutor.course.reload_message() if tutor.course else "No course is loaded."
