@@ -98,15 +98,18 @@ def build(demo: gr.Blocks, tutor: Tutor) -> None:
                 yield from converse(history, session, make_command(*args))
             return handler
 
+        # Starting a lesson, a hint and moving on never call the model: they do not queue behind model calls
+        # (a few milliseconds of lesson lookup and SQLite each, so no limit of their own is needed).
+        course_io = dict(outputs=[chatbot, session], concurrency_limit=None)
         buttons = [
-            ("start", start_btn, lambda lesson_id: f"/lesson {lesson_id or ''}".strip(), [lesson]),
-            ("hint", hint_btn, lambda: "/hint", []),
-            ("next", next_btn, lambda: "/next", []),
-            ("submit", submit_btn, lambda text: f"/submit {text or ''}".strip(), [submission]),
+            ("start", start_btn, lambda lesson_id: f"/lesson {lesson_id or ''}".strip(), [lesson], course_io),
+            ("hint", hint_btn, lambda: "/hint", [], course_io),
+            ("next", next_btn, lambda: "/next", [], course_io),
+            ("submit", submit_btn, lambda text: f"/submit {text or ''}".strip(), [submission], chat_io),
         ]
-        for event, button, make_command, extra in buttons:
+        for event, button, make_command, extra, io in buttons:
             button.click(run_command(make_command), [chatbot, session, *extra], **ui_event(event),
-                         **chat_io).then(progress_markdown, [session], [progress], api_visibility="private")
+                         **io).then(progress_markdown, [session], [progress], api_visibility="private")
         gr.api(chat, api_name="chat", concurrency_limit=tutor.settings.concurrency, concurrency_id=MODEL_QUEUE)
 
         def identify(stored_id, learner_name, session: Session):
