@@ -140,3 +140,21 @@ def test_the_estimate_errs_high_on_english_and_counts_digits_and_other_scripts()
     assert estimate_tokens("") == 0
     assert estimate_tokens("Delimiters mark where the material starts.") == 14  # 42 characters / 3
     assert estimate_tokens("2024") == 4 and estimate_tokens("提示") == 4
+
+
+def test_a_template_without_a_system_role_gets_the_system_text_folded_in(tmp_path):
+    bodies = []
+
+    def mistral_like(request):
+        body = json.loads(request.content)
+        bodies.append(body)
+        if any(m["role"] == "system" for m in body["messages"]):
+            return httpx.Response(400, json={"error": {"message": "Conversation roles must alternate "
+                                                                  "user/assistant/user/assistant/..."}})
+        return httpx.Response(200, content=sse("ok"))
+
+    model = build({**MODELS, ("POST", "/v1/chat/completions"): mistral_like}, tmp_path)
+    messages = [{"role": "system", "content": "You are a tutor."}, {"role": "user", "content": "hi"}]
+    assert complete(model, messages, SHORT) == "ok" and complete(model, messages, SHORT) == "ok"
+    assert len(bodies) == 3, "one refusal, then folded from the start"
+    assert bodies[-1]["messages"] == [{"role": "user", "content": "You are a tutor.\n\nhi"}]

@@ -34,6 +34,7 @@ import httpx
 from tutor import prompts
 from tutor.config import Settings
 from tutor.errors import GenerationError, ModelLoadError
+from tutor.models.chat_format import fold_system
 from tutor.models.protocol import (
     TRUNCATION_MARK,
     GenerationSettings,
@@ -54,6 +55,10 @@ MAX_STOPS_SENT = 4  # OpenAI's limit on `stop`; any further stop sequences are e
 # Sampling fields outside OpenAI's schema. vLLM and llama.cpp honour them; `transformers serve` answers 422 to
 # them, and then they are dropped for the rest of the process (the tutor's defaults still work, less shaped).
 EXTRA_FIELDS = ("top_k", "repetition_penalty")
+# How a server says its chat template has no system role (Mistral-7B-Instruct v0.1/v0.2 on vLLM: "Conversation
+# roles must alternate user/assistant/..."). Then the system text is folded into the first user turn, as the
+# transformers back-end and training do (tutor.models.chat_format), and kept folded.
+SYSTEM_ROLE_REFUSALS = ("roles must alternate", "system role", "system message", "role 'system'", 'role "system"')
 
 
 def estimate_tokens(text: str) -> int:
@@ -87,6 +92,7 @@ class OpenAIChatModel:
         self.retries = settings.openai_retries
         self.timeout_s = settings.openai_timeout
         self.send_extras = True
+        self.folds_system = False
         entry = self._choose_model(settings, self._list_models())
         self.model_name = entry["id"]
         self.server_tokenizer = self._probe_tokenizer()
@@ -206,8 +212,9 @@ class OpenAIChatModel:
 
     # -- generation ------------------------------------------------------------------------------------
     def _body(self, messages: list[Message], settings: GenerationSettings) -> dict:
+        messages = [{"role": m["role"], "content": m["content"]} for m in messages]
         body = {"model": self.model_name, "stream": True, "max_tokens": settings.max_new_tokens,
-                "messages": [{"role": m["role"], "content": m["content"]} for m in messages],
+                "messages": fold_system(messages) if self.folds_system else messages,
                 "temperature": settings.temperature, "top_p": 1.0 if settings.greedy else settings.top_p}
         if settings.stop:
             body["stop"] = list(settings.stop[:MAX_STOPS_SENT])
@@ -263,6 +270,11 @@ class OpenAIChatModel:
             if response.status_code in (400, 422) and self.send_extras and any(f in detail for f in EXTRA_FIELDS):
                 log.info("The model server rejects %s; sending standard OpenAI fields only.", ", ".join(EXTRA_FIELDS))
                 self.send_extras = False
+                continue
+            if (response.status_code in (400, 422) and not self.folds_system and messages[0]["role"] == "system"
+                    and any(refusal in detail.lower() for refusal in SYSTEM_ROLE_REFUSALS)):
+                log.info("The model's chat template has no system role; folding it into the first user turn.")
+                self.folds_system = True
                 continue
             if response.status_code in RETRY_STATUSES and attempt < self.retries:
                 attempt += 1
