@@ -68,6 +68,12 @@ class Settings:
         "Most requests waiting for the model; beyond it learners are asked to retry instead of waiting forever.",
         32,
     )
+    queue_per_client: int = _opt(
+        "TUTOR_QUEUE_PER_CLIENT",
+        "Most requests one client (a browser tab or API client session) may have waiting; more are refused with "
+        "a message, so one script cannot take every place in the queue.",
+        4,
+    )
     concurrency: int = _opt(
         "TUTOR_CONCURRENCY",
         "Model calls run at once. One model in one process: 1 keeps CPU threads from fighting; raise it on a GPU.",
@@ -94,7 +100,7 @@ class Settings:
             if value not in allowed:
                 env = next(f.metadata["env"] for f in fields(self) if f.name == name)
                 raise ConfigError(f"{env}={value!r} is not valid: use one of {', '.join(allowed)}.")
-        for name in ("max_new_tokens", "max_input_chars", "queue_size", "concurrency"):
+        for name in ("max_new_tokens", "max_input_chars", "queue_size", "queue_per_client", "concurrency"):
             if getattr(self, name) < 1:
                 env = next(f.metadata["env"] for f in fields(self) if f.name == name)
                 raise ConfigError(f"{env} must be at least 1, got {getattr(self, name)}.")

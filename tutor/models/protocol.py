@@ -6,10 +6,15 @@ imported inside the factory so that importing this module stays cheap.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from typing import Iterator, Protocol
 
 Message = dict  # {"role": "system" | "user" | "assistant", "content": str}
+
+# Stop sequences are checked against the decoded tail of the reply after every token, so their number and length
+# bound per-token work: 8 sequences of up to 64 characters cover every real use ("\n\n", "###", "Observation:").
+MAX_STOPS, MAX_STOP_CHARS = 8, 64
 
 
 @dataclass(frozen=True)
@@ -28,12 +33,20 @@ class GenerationSettings:
 
     def __post_init__(self):
         object.__setattr__(self, "stop", tuple(s for s in self.stop if s))
+        numbers = {"temperature": self.temperature, "top_p": self.top_p, "repetition_penalty": self.repetition_penalty,
+                   "frequency_penalty": self.frequency_penalty, "presence_penalty": self.presence_penalty}
+        for name, value in numbers.items():
+            if not math.isfinite(value):
+                raise ValueError(f"{name} must be a finite number, got {value}")
         checks = [
             (self.max_new_tokens >= 1, "max_new_tokens must be at least 1"),
             (self.temperature >= 0, "temperature must be 0 (greedy) or more"),
             (self.top_k >= 0, "top_k must be 0 (off) or more"),
             (0 < self.top_p <= 1, "top_p must be in (0, 1]"),
             (self.repetition_penalty > 0, "repetition_penalty must be above 0 (1.0 is off)"),
+            (len(self.stop) <= MAX_STOPS, f"give at most {MAX_STOPS} stop sequences"),
+            (all(len(s) <= MAX_STOP_CHARS for s in self.stop),
+             f"each stop sequence must be at most {MAX_STOP_CHARS} characters"),
         ]
         for ok, message in checks:
             if not ok:

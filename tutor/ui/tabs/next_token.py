@@ -4,21 +4,27 @@ from __future__ import annotations
 import gradio as gr
 
 from tutor import instruments
+from tutor.errors import TutorError
 from tutor.models import Inspector
-from tutor.ui.common import gpu
+from tutor.ui.common import BadInput, gpu, number, text_of
 
 EXAMPLE_PROMPT = "The best way to learn prompt engineering is to"
 
 
-def build(model: Inspector, concurrency: int) -> None:
-    limits = dict(concurrency_limit=concurrency)
+def build(model: Inspector, limits: dict, max_chars: int) -> None:
+    def shaping(temperature, top_k, top_p) -> dict:
+        return dict(temperature=number(temperature, "Temperature", 0, 2), top_k=number(top_k, "Top-k", 0, 200, whole=True),
+                    top_p=number(top_p, "Top-p", 0.01, 1))
 
     @gpu
     def distribution(text, temperature, top_k, top_p):
-        if not (text or "").strip():
-            return {}, "Write some text first: the model predicts the token that comes after it.", gr.update(choices=[])
-        candidates = model.next_token(text, temperature=float(temperature), top_k=int(top_k), top_p=float(top_p),
-                                      show=10)
+        try:
+            text, options = text_of(text, max_chars), shaping(temperature, top_k, top_p)
+            if not text.strip():
+                raise BadInput("Write some text first: the model predicts the token that comes after it.")
+            candidates = model.next_token(text, show=10, **options)
+        except (ValueError, TutorError) as exc:  # BadInput is a ValueError
+            return {}, f"Cannot show the next token: {exc}", gr.update(choices=[])
         note = (f"Entropy of these candidates: **{instruments.entropy(candidates):.2f} nats** "
                 "(higher = flatter, more random). Probabilities are after temperature, top-k and top-p.")
         choices = [(f"{instruments.visible(c['token'])} ({c['prob']:.1%})", c["id"]) for c in candidates]
@@ -26,12 +32,14 @@ def build(model: Inspector, concurrency: int) -> None:
 
     @gpu
     def step(text, temperature, top_k, top_p, chosen, mode):
-        text = text or ""
-        if mode == "pick" and chosen is not None:
-            token = model.decode_token(int(chosen))
-        else:
-            token = model.sample_next(text, temperature=float(temperature), top_k=int(top_k), top_p=float(top_p),
-                                      seed=None)["token"]
+        try:
+            text, options = text_of(text, max_chars), shaping(temperature, top_k, top_p)
+            if mode == "pick" and chosen is not None:
+                token = model.decode_token(number(chosen, "Candidate", 0, 10_000_000, whole=True))
+            else:
+                token = model.sample_next(text, seed=None, **options)["token"]
+        except (ValueError, TutorError) as exc:
+            return text if isinstance(text, str) else "", {}, f"Cannot take a step: {exc}", gr.update(choices=[])
         text += token
         return (text, *distribution(text, temperature, top_k, top_p))
 
