@@ -60,6 +60,21 @@ class GenerationSettings:
         return replace(self, **changes)
 
 
+def check_shaping(temperature: float, top_k: int, top_p: float, min_p: float = 0.0,
+                  repetition_penalty: float = 1.0) -> None:
+    """Raise ValueError naming the first sampling setting out of range (NaN and infinities included)."""
+    rules = [
+        ("temperature", temperature, lambda x: x >= 0, "0 (greedy) or more"),
+        ("top_k", top_k, lambda x: x >= 0 and x == int(x), "a whole number, 0 (off) or more"),
+        ("top_p", top_p, lambda x: 0 < x <= 1, "above 0 and at most 1 (1 is off)"),
+        ("min_p", min_p, lambda x: 0 <= x < 1, "0 (off) or more and below 1"),
+        ("repetition_penalty", repetition_penalty, lambda x: x > 0, "above 0 (1.0 is off)"),
+    ]
+    for name, value, ok, wanted in rules:
+        if not isinstance(value, (int, float)) or not math.isfinite(value) or not ok(value):
+            raise ValueError(f"{name} must be {wanted}; got {value}.")
+
+
 #: Deterministic settings used for grading and judging: the same text always gets the same grade.
 GREEDY = GenerationSettings(temperature=0.0, repetition_penalty=1.1, max_new_tokens=160)
 
@@ -71,7 +86,10 @@ class ModelInfo:
     device: str
     dtype: str
     quantization: str | None
-    context_window: int
+    context_window: int  # what the model can read
+    # What the app lets one prompt take (TUTOR_MAX_PROMPT_TOKENS): on a CPU a full 8k window is ~25 s of
+    # prefill and GBs of attention memory per request, so a classroom serves a smaller budget.
+    max_prompt_tokens: int = 2_048
     backend: str = "transformers"
     extra: dict = field(default_factory=dict)
 
@@ -89,7 +107,8 @@ class ChatModel(Protocol):
         """Tokens in ``text`` for this model's tokenizer (no special tokens added)."""
 
     def fit_messages(self, messages: list[Message], reserve: int) -> tuple[list[Message], bool]:
-        """Trim the conversation so prompt + ``reserve`` new tokens fit the context window.
+        """Trim the conversation so prompt + ``reserve`` new tokens fit the context window and the prompt fits
+        ``info.max_prompt_tokens`` (see ``prompt_budget``).
 
         Returns the messages to send and whether anything was cut."""
 
@@ -126,6 +145,11 @@ INSPECTOR_METHODS = ("next_token", "sample_next", "decode_token", "tokenize", "c
 def inspectable(model) -> bool:
     """Whether ``model`` implements every Inspector method (the instrument tabs need them)."""
     return all(callable(getattr(model, name, None)) for name in INSPECTOR_METHODS)
+
+
+def prompt_budget(info: ModelInfo, reserve: int) -> int:
+    """Tokens a prompt may take when ``reserve`` tokens are kept for the reply."""
+    return min(info.context_window - reserve, info.max_prompt_tokens)
 
 
 def complete(model: ChatModel, messages: list[Message], settings: GenerationSettings = GREEDY) -> str:

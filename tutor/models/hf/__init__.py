@@ -24,7 +24,7 @@ from tutor.models.hf.processors import (
     cut_at_stop,
     safe_prefix_length,
 )
-from tutor.models.protocol import GenerationSettings, Message, ModelInfo
+from tutor.models.protocol import GenerationSettings, Message, ModelInfo, prompt_budget
 from tutor.prompts import PROMPTS_DIR
 
 log = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ class _Cancelled(StoppingCriteria):
 
 
 class HFChatModel:
-    def __init__(self, loaded: loading.Loaded):
+    def __init__(self, loaded: loading.Loaded, max_prompt_tokens: int = 2_048):
         self.loaded = loaded
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
@@ -70,13 +70,14 @@ class HFChatModel:
             dtype=loaded.dtype,
             quantization=loaded.quantization,
             context_window=int(min(window, 1_000_000)),
+            max_prompt_tokens=int(min(window, max_prompt_tokens)),
             extra={"source": loaded.source, "load_seconds": round(loaded.load_seconds, 2),
                    "from_cache": loaded.from_cache, "folds_system_role": self.folds_system},
         )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "HFChatModel":
-        return cls(loading.load(settings))
+        return cls(loading.load(settings), settings.max_prompt_tokens)
 
     # -- prompt text -----------------------------------------------------------------------------------
     def _prepare(self, messages: list[Message]) -> list[Message]:
@@ -101,7 +102,7 @@ class HFChatModel:
         return text if len(ids) <= max_tokens else self.tokenizer.decode(ids[:max_tokens])
 
     def fit_messages(self, messages: list[Message], reserve: int) -> tuple[list[Message], bool]:
-        return budget.fit_messages(messages, self.info.context_window - reserve,
+        return budget.fit_messages(messages, prompt_budget(self.info, reserve),
                                    count=lambda ms: self.count_tokens(self.render(ms)),
                                    count_text=self.count_tokens, clip=self.clip_tokens)
 
