@@ -56,6 +56,8 @@ def test_ingest_and_search_go_to_the_server(server, tmp_path):
     retriever = retrieval.Retriever(settings)
     assert retriever.search("how many bytes does a billion parameters need", k=1)[0].source == "memory.md"
     assert len(retriever) == report.chunks
+    for hostile in ("x" * 100_000, "'; DROP TABLE collections; -- 温度 🔥 \x00 {input} NaN", "$where " * 500):
+        assert len(retriever.search(hostile, k=2)) == 2
 
 
 def test_a_second_replica_uses_the_index_and_follows_a_new_build(server, tmp_path):

@@ -34,13 +34,14 @@ import httpx
 from tutor import prompts
 from tutor.config import Settings
 from tutor.errors import GenerationError, ModelLoadError
+from tutor.models import budget
 from tutor.models.chat_format import fold_system
 from tutor.models.protocol import (
-    TRUNCATION_MARK,
     GenerationSettings,
     Message,
     ModelInfo,
     cut_at_stop,
+    prompt_budget,
     safe_prefix_length,
 )
 
@@ -101,7 +102,7 @@ class OpenAIChatModel:
             window, window_source = entry["max_model_len"], "the server (max_model_len)"
         self.info = ModelInfo(
             name=self.model_name, adapter=None, device="remote", dtype="server-side", quantization=None,
-            context_window=window, backend="openai",
+            context_window=window, max_prompt_tokens=min(window, settings.max_prompt_tokens), backend="openai",
             extra={"base_url": base_url, "context_window_source": window_source,
                    "token_count": "the server's /tokenize" if self.server_tokenizer else
                    "estimated: 3 ASCII characters, 1 digit or half a non-ASCII character per token",
@@ -193,22 +194,18 @@ class OpenAIChatModel:
                 return count
         return estimate_tokens(text)
 
+    def clip_tokens(self, text: str, max_tokens: int) -> str:
+        """The beginning of ``text`` that counts at most ``max_tokens``. Without the tokenizer, cut in proportion
+        and 10% deeper (tokens are not spread evenly over characters) until it counts in; each pass shortens."""
+        text = budget.precut(text, max_tokens)
+        while text and (total := self.count_tokens(text)) > max_tokens:
+            text = text[:int(len(text) * max_tokens / total * 0.9)]
+        return text
+
     def fit_messages(self, messages: list[Message], reserve: int) -> tuple[list[Message], bool]:
-        budget = self.info.context_window - reserve
-        messages, cut = list(messages), False
-        while self.count_tokens(self.render(messages)) > budget and len(messages) > 2:
-            messages.pop(1 if messages[0]["role"] == "system" else 0)  # the oldest turn after the system message
-            cut = True
-        over = self.count_tokens(self.render(messages)) - budget
-        if over > 0:  # the last message alone is too long: keep its beginning, in proportion to what fits
-            last = messages[-1]
-            tokens = max(self.count_tokens(last["content"]), 1)
-            keep = max(0, tokens - over - self.count_tokens(TRUNCATION_MARK) - 8)
-            # 0.9: tokens are not spread evenly over characters, so cut a little deeper than the average says
-            chars = int(len(last["content"]) * keep / tokens * 0.9)
-            messages[-1] = {"role": last["role"], "content": last["content"][:chars] + TRUNCATION_MARK}
-            cut = True
-        return messages, cut
+        return budget.fit_messages(messages, prompt_budget(self.info, reserve),
+                                   count=lambda ms: self.count_tokens(self.render(ms)),
+                                   count_text=self.count_tokens, clip=self.clip_tokens)
 
     # -- generation ------------------------------------------------------------------------------------
     def _body(self, messages: list[Message], settings: GenerationSettings) -> dict:

@@ -9,7 +9,7 @@ import gradio as gr
 
 from tutor.progress import learner_id
 from tutor.tutor import Session, Tutor
-from tutor.ui.common import EMPTY_REPLY, MODEL_QUEUE, gpu, plain_history, text_of
+from tutor.ui.common import EMPTY_REPLY, BadInput, gpu, plain_history, text_of
 
 
 def ui_event(name: str) -> dict:
@@ -18,16 +18,22 @@ def ui_event(name: str) -> dict:
     return {"api_name": f"ui_{name}", "api_visibility": "undocumented"}
 
 
-def build(demo: gr.Blocks, tutor: Tutor) -> None:
-    """Add the tab to ``demo``, the Blocks being built."""
+def build(demo: gr.Blocks, tutor: Tutor, limits: dict) -> None:
+    """Add the tab to ``demo``, the Blocks being built. ``limits`` are the model events' queue settings."""
+    # One character more than the tutor reads, so it notices an over-long message and says so.
+    chars = tutor.settings.max_input_chars + 1
 
     @gpu
     def converse(history, session: Session, message) -> Iterator[tuple[list, Session]]:
         """The chat in the browser: typed messages and the lesson buttons share this one history."""
-        session = copy.deepcopy(session) if session else Session()
-        text = text_of(message)
-        history = list(history or [])
-        prior = plain_history(history)
+        session = copy.deepcopy(session) if isinstance(session, Session) else Session()
+        history = list(history) if isinstance(history, list) else []
+        try:
+            text, prior = text_of(message, chars), plain_history(history, chars)
+        except BadInput as exc:
+            history += [{"role": "assistant", "content": f"I could not read that message: {exc}"}]
+            yield history, session
+            return
         history += [{"role": "user", "content": text or " "}, {"role": "assistant", "content": ""}]
         reply = ""
         for chunk in tutor.reply(text, prior, session):
@@ -42,8 +48,13 @@ def build(demo: gr.Blocks, tutor: Tutor) -> None:
     def chat(message: str, history: list[dict] | None = None) -> Iterator[str]:
         """Ask the tutor (or run a /command) and stream the reply. `history` is earlier turns as
         [{"role": "user" | "assistant", "content": str}] (content may also be a list of text parts)."""
+        try:
+            text, prior = text_of(message, chars), plain_history(history, chars)
+        except BadInput as exc:
+            yield f"I could not read that message: {exc}"
+            return
         reply = ""
-        for chunk in tutor.reply(text_of(message), plain_history(history), Session(learner="api")):
+        for chunk in tutor.reply(text, prior, Session(learner="api")):
             reply += chunk
             yield reply
         if not reply:
@@ -79,12 +90,9 @@ def build(demo: gr.Blocks, tutor: Tutor) -> None:
                 with gr.Accordion("Progress", open=False):
                     progress = gr.Markdown()
                     refresh_btn = gr.Button("Refresh progress", size="sm")
-                reload_btn = gr.Button("Reload lessons", size="sm")
-                reload_status = gr.Markdown()
 
         pending = gr.State("")
-        chat_io = dict(outputs=[chatbot, session], concurrency_limit=tutor.settings.concurrency,
-                       concurrency_id=MODEL_QUEUE)
+        chat_io = dict(outputs=[chatbot, session], **limits)
         for n, trigger in enumerate((textbox.submit, send_btn.click)):  # take the text, clear the box, then answer
             named = n == 0  # the two triggers run the same steps: one named pair is enough for scripts
             trigger(lambda text: ("", text), [textbox], [textbox, pending],
@@ -110,7 +118,7 @@ def build(demo: gr.Blocks, tutor: Tutor) -> None:
         for event, button, make_command, extra, io in buttons:
             button.click(run_command(make_command), [chatbot, session, *extra], **ui_event(event),
                          **io).then(progress_markdown, [session], [progress], api_visibility="private")
-        gr.api(chat, api_name="chat", concurrency_limit=tutor.settings.concurrency, concurrency_id=MODEL_QUEUE)
+        gr.api(chat, api_name="chat", **limits)
 
         def identify(stored_id, learner_name, session: Session):
             stored_id = stored_id or f"learner-{uuid.uuid4().hex[:8]}"
@@ -123,8 +131,9 @@ def build(demo: gr.Blocks, tutor: Tutor) -> None:
         name.blur(identify, *identity, **ui_event("identify"))
         refresh_btn.click(progress_markdown, [session], [progress], **ui_event("progress"))
 
-        def reload_lessons():
-            message = tutor.course.reload_message() if tutor.course else "No course is loaded."
-            return gr.update(choices=lesson_choices()), message
+        def refresh_lessons():
+            if tutor.course:
+                tutor.course.refresh()
+            return gr.update(choices=lesson_choices())
 
-        reload_btn.click(reload_lessons, None, [lesson, reload_status], api_name="reload_lessons")
+        lesson.focus(refresh_lessons, None, [lesson], api_visibility="private")
