@@ -26,7 +26,7 @@ def chroma_url(tmp_path_factory):
 def server(chroma_url):
     """The shared server, emptied before each test (the tests share one pointer collection)."""
     client = chromadb.HttpClient(host="127.0.0.1", port=int(chroma_url.rsplit(":", 1)[1]),
-                                 settings=store.CHROMA_SETTINGS)
+                                 settings=store.chroma_settings())
     for collection in client.list_collections():
         client.delete_collection(collection.name)
     return chroma_url, client

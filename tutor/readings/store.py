@@ -47,7 +47,11 @@ COLLECTION = "readings"  # the collection inside each embedded build folder
 POINTER = "readings-current"
 LOCK_TIMEOUT_S = 300
 COSINE = {"hnsw": {"space": "cosine"}}
-CHROMA_SETTINGS = chromadb.Settings(anonymized_telemetry=False)
+
+
+def chroma_settings() -> chromadb.Settings:
+    """A fresh object per client: chromadb.HttpClient writes the server's address into the one it is given."""
+    return chromadb.Settings(anonymized_telemetry=False)
 
 
 def open_index(settings: Settings) -> "DiskIndex | ServerIndex":
@@ -106,7 +110,7 @@ class DiskIndex:
         return name
 
     def open(self, build: str) -> tuple[chromadb.ClientAPI, Chroma]:
-        client = chromadb.PersistentClient(path=str(self.root / build), settings=CHROMA_SETTINGS)
+        client = chromadb.PersistentClient(path=str(self.root / build), settings=chroma_settings())
         return client, _langchain(client, COLLECTION)
 
     def publish(self, build: str, manifest: dict, previous: str | None) -> None:
@@ -130,7 +134,7 @@ class ServerIndex:
         self.lock_path = settings.chroma_dir / "ingest.lock"
         try:
             self.client = chromadb.HttpClient(host=parts.hostname, port=parts.port or (443 if parts.scheme == "https"
-                                              else 8000), ssl=parts.scheme == "https", settings=CHROMA_SETTINGS)
+                                              else 8000), ssl=parts.scheme == "https", settings=chroma_settings())
             self.client.heartbeat()
         except Exception as exc:  # chromadb raises ValueError, httpx errors or its own, depending on the failure
             raise TutorError(f"No Chroma server answers at TUTOR_CHROMA_URL={url} ({exc}). Start one "
