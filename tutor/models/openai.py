@@ -268,7 +268,7 @@ class OpenAIChatModel:
                 log.info("The model server rejects %s; sending standard OpenAI fields only.", ", ".join(EXTRA_FIELDS))
                 self.send_extras = False
                 continue
-            if (response.status_code in (400, 422) and not self.folds_system and messages[0]["role"] == "system"
+            if (response.status_code in (400, 422) and not self.folds_system and messages[:1] and messages[0]["role"] == "system"
                     and any(refusal in detail.lower() for refusal in SYSTEM_ROLE_REFUSALS)):
                 log.info("The model's chat template has no system role; folding it into the first user turn.")
                 self.folds_system = True
