@@ -13,9 +13,9 @@ log = logging.getLogger(__name__)
 def build_course(settings: Settings, model: ChatModel):
     from tutor.course import Course
     from tutor.grading import Grader
-    from tutor.progress import Progress
+    from tutor.progress import open_progress
 
-    return Course(settings, Grader(model, settings.max_input_chars), Progress(settings.progress_db))
+    return Course(settings, Grader(model, settings.max_input_chars), open_progress(settings))
 
 
 def build_answerer(settings: Settings, model: ChatModel):
