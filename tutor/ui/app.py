@@ -6,7 +6,7 @@ import gradio as gr
 from tutor.models import inspectable
 from tutor.tutor import Tutor
 from tutor.ui.common import CSS
-from tutor.ui.tabs import compare, next_token, playground, tokenizer
+from tutor.ui.tabs import compare, instructor, next_token, playground, tokenizer
 from tutor.ui.tabs import tutor as tutor_tab
 
 
@@ -26,6 +26,8 @@ def build_app(tutor: Tutor) -> gr.Blocks:
             next_token.build(tutor.model, concurrency)
             tokenizer.build(tutor.model)
             compare.build(tutor.model, concurrency)
+        if tutor.settings.instructor_password and tutor.course is not None:
+            instructor.build(tutor.course, tutor.settings.instructor_password, tutor.settings.calibration_file)
     demo.queue(max_size=tutor.settings.queue_size, default_concurrency_limit=concurrency)
     return demo
 

@@ -7,9 +7,16 @@ from typing import Iterator
 
 import gradio as gr
 
+from tutor.errors import TutorError
 from tutor.progress import learner_id
 from tutor.tutor import Session, Tutor
 from tutor.ui.common import EMPTY_REPLY, gpu, plain_history, text_of
+
+
+def _visible(value, limit: int = 64) -> str:
+    """A lesson or exercise id from a client, bounded (ids are at most 64 characters) and printable only, so an
+    error message that repeats it stays short and harmless."""
+    return "".join(ch for ch in text_of(value)[:limit] if ch.isprintable())
 
 
 def build(demo: gr.Blocks, tutor: Tutor) -> None:
@@ -100,8 +107,30 @@ def build(demo: gr.Blocks, tutor: Tutor) -> None:
                          **chat_io).then(progress_markdown, [session], [progress], api_visibility="private")
         gr.api(chat, api_name="chat", concurrency_limit=tutor.settings.concurrency)
 
+        @gpu
+        def submit(learner: str, lesson_id: str, exercise_id: str, text: str) -> str:
+            """Grade a submission to one exercise and record it under `learner` (the name the learner types in
+            the app), exactly as the Submit button does: the attempt is saved before the feedback comes back.
+            Returns the feedback as Markdown."""
+            if tutor.course is None:
+                return "Lessons are not loaded in this app, so there is nothing to submit to."
+            name = learner_id(text_of(learner)[:200], "")
+            if not name:
+                return "Give a learner name with letters or digits: the attempt is saved under it."
+            session = Session(learner=name)
+            try:
+                tutor.course.go_to(session, _visible(lesson_id), _visible(exercise_id))
+            except TutorError as exc:
+                return str(exc)
+            return "".join(tutor.reply(f"/submit {text_of(text)}", [], session))
+
+        gr.api(submit, api_name="submit", concurrency_limit=tutor.settings.concurrency)
+
         def identify(stored_id, learner_name, session: Session):
-            stored_id = stored_id or f"learner-{uuid.uuid4().hex[:8]}"
+            # The browser-local id comes from the client like any other input: clean and bound it as a name,
+            # and start a fresh one if nothing usable is left.
+            stored_id = learner_id(stored_id if isinstance(stored_id, str) else "", "") or \
+                f"learner-{uuid.uuid4().hex[:8]}"
             session = copy.deepcopy(session) if session else Session()
             session.learner = learner_id(learner_name, stored_id)
             return stored_id, session, progress_markdown(session)
