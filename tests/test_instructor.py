@@ -207,3 +207,21 @@ def test_an_empty_calibration_or_a_broken_file_shows_nothing(tmp_path):
     assert report.load_calibration(tmp_path / "bad.json") == {}
     (tmp_path / "ok.json").write_text(json.dumps({"exercises": [{"lesson": "a", "exercise": "b", "agreement": 0.75}]}))
     assert report.load_calibration(Path(tmp_path / "ok.json")) == {("a", "b"): "75% agree"}
+
+
+@pytest.mark.parametrize("stored", ["<script>alert(1)</script>\x1b[2J" + "a" * 5_000, "<>;'\x00", 12345])
+def test_a_forged_browser_id_is_cleaned_like_a_name(app, stored):
+    """The browser-local id arrives from the client (its encryption key is in the page): clean and bound it."""
+    demo, url, _ = app
+    config = demo.get_config_file()
+    browser_state = next(c["id"] for c in config["components"] if c["type"] == "browserstate")
+    fn_index, dep = next((i, d) for i, d in enumerate(config["dependencies"])
+                         if d["outputs"] and d["outputs"][0] == browser_state)
+    answer = raw_call(url, dep.get("id", fn_index), [stored, "", None])
+    assert answer["success"], answer
+    learner = answer["output"]["data"][0]
+    assert 0 < len(learner) <= 64 and all(ch.isalnum() or ch in " .@-" for ch in learner)
+    if isinstance(stored, str) and stored.startswith("<script>"):
+        assert learner == ("scriptalert1script2J" + "a" * 64)[:64]
+    elif stored == 12345:
+        assert learner.startswith("learner-")
