@@ -7,9 +7,13 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from tutor import ui  # noqa: E402
 from tutor.config import Settings  # noqa: E402
+from tutor.errors import TutorError  # noqa: E402
 from tutor.runtime import build_tutor  # noqa: E402
 
-demo = ui.build_app(build_tutor(Settings.from_env()))
+try:
+    demo = ui.build_app(build_tutor(Settings.from_env()))
+except TutorError as exc:  # a setting we cannot use: one line that names it, no traceback
+    raise SystemExit(f"error: {exc}") from None
 
 if __name__ == "__main__":
     ui.launch(demo)

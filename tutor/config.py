@@ -157,7 +157,8 @@ def markdown_table() -> str:
         default = f.default
         if isinstance(default, Path):
             default = default.relative_to(ROOT) if default.is_relative_to(ROOT) else default
-        rows.append(f"| `{f.metadata['env']}` | `{default}` | {f.metadata['help']} |")
+        shown = f"`{default}`" if default != "" else "(unset)"
+        rows.append(f"| `{f.metadata['env']}` | {shown} | {f.metadata['help']} |")
     return "\n".join(rows)
 
 
