@@ -4,6 +4,7 @@ import sqlite3
 import pytest
 
 from tests.fakes import ScriptedModel
+from tutor import course as course_module
 from tutor.config import ROOT, Settings
 from tutor.course import Course
 from tutor.grading import Grader
@@ -81,7 +82,9 @@ def test_unknown_lesson_and_command_get_clear_messages(make_tutor):
     assert "no exercise" in say(tutor, "/hint", s).lower()
 
 
-def test_reload_picks_up_a_new_lesson_and_reports_a_bad_one(make_tutor, tmp_path):
+def test_a_dropped_in_lesson_is_served_and_a_bad_one_skipped_without_a_restart(make_tutor, tmp_path, monkeypatch,
+                                                                               caplog):
+    monkeypatch.setattr(course_module, "REFRESH_SECONDS", 0.0)
     folder = tmp_path / "lessons"
     folder.mkdir()
     (folder / "delimiters.yaml").write_text((ROOT / "lessons" / "delimiters.yaml").read_text())
@@ -89,9 +92,14 @@ def test_reload_picks_up_a_new_lesson_and_reports_a_bad_one(make_tutor, tmp_path
     assert tutor.course.lessons.ids == ["delimiters"]
     (folder / "few-shot.yaml").write_text((ROOT / "lessons" / "few-shot.yaml").read_text())
     (folder / "broken.yaml").write_text("id: broken\ntitle: [unclosed\n")
-    message = say(tutor, "/reload", Session())
+    with caplog.at_level("WARNING"):
+        listing = say(tutor, "/lessons", Session())
+    assert "`few-shot`" in listing and "broken" not in listing  # learners see only valid lessons, no paths
     assert tutor.course.lessons.ids == ["delimiters", "few-shot"]
-    assert "broken.yaml:" in message
+    assert "broken.yaml:" in caplog.text  # the instructor finds the problem in the log (and `tutor lessons check`)
+    (folder / "few-shot.yaml").unlink()
+    assert "few-shot" not in say(tutor, "/lessons", Session())
+    assert "/reload" not in say(tutor, "/help", Session())
 
 
 def test_progress_survives_a_restart(make_tutor, tmp_path):

@@ -64,10 +64,23 @@ class Settings:
         "20,000 characters is about 5,000 tokens at ~4 characters per token.",
         20_000,
     )
+    max_prompt_tokens: int = _opt(
+        "TUTOR_MAX_PROMPT_TOKENS",
+        "Most tokens one prompt may take (conversation, readings, learner text), within the model's context "
+        "window. 2,048 tokens is ~6 s of prefill for the embedded model on 2 CPU cores (~360 tok/s); a full "
+        "8k window would be ~25 s and GBs of attention memory per request. Raise it on a GPU.",
+        2_048,
+    )
     queue_size: int = _opt(
         "TUTOR_QUEUE_SIZE",
         "Most requests waiting for the model; beyond it learners are asked to retry instead of waiting forever.",
         32,
+    )
+    queue_per_client: int = _opt(
+        "TUTOR_QUEUE_PER_CLIENT",
+        "Most requests one client (a browser tab or API client session) may have waiting; more are refused with "
+        "a message, so one script cannot take every place in the queue.",
+        4,
     )
     concurrency: int = _opt(
         "TUTOR_CONCURRENCY",
@@ -106,7 +119,8 @@ class Settings:
             if value not in allowed:
                 env = next(f.metadata["env"] for f in fields(self) if f.name == name)
                 raise ConfigError(f"{env}={value!r} is not valid: use one of {', '.join(allowed)}.")
-        for name in ("max_new_tokens", "max_input_chars", "queue_size", "concurrency"):
+        for name in ("max_new_tokens", "max_input_chars", "max_prompt_tokens", "queue_size", "queue_per_client",
+                     "concurrency"):
             if getattr(self, name) < 1:
                 env = next(f.metadata["env"] for f in fields(self) if f.name == name)
                 raise ConfigError(f"{env} must be at least 1, got {getattr(self, name)}.")

@@ -6,6 +6,8 @@ send the same commands. Framework-free; the learner's place lives in a ``Session
 from __future__ import annotations
 
 import logging
+import time
+from pathlib import Path
 from typing import Iterator
 
 from tutor.config import Settings
@@ -15,6 +17,15 @@ from tutor.lessons import Exercise, Lesson, LessonSet, load_lessons
 from tutor.progress import Progress
 
 log = logging.getLogger(__name__)
+REFRESH_SECONDS = 2.0
+
+
+def folder_stamp(folder: Path) -> tuple:
+    """What changes when a lesson file is added, edited or removed."""
+    try:
+        return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in Path(folder).glob("*.y*ml")))
+    except OSError:
+        return ()
 
 
 class Course:
@@ -23,14 +34,29 @@ class Course:
         self.grader = grader
         self.progress = progress
         self.lessons = LessonSet()
+        self._stamp: tuple = ()
+        self._checked = 0.0
         self.reload()
 
     def reload(self) -> list[str]:
         """Re-read the lessons folder; bad files are logged and skipped, the rest served. Returns the problems."""
+        self._stamp = folder_stamp(self.settings.lessons_dir)
         self.lessons = load_lessons(self.settings.lessons_dir)
         for problem in self.lessons.problems:
             log.warning("skipped lesson file: %s", problem)
         return list(self.lessons.problems)
+
+    def refresh(self) -> None:
+        """Pick up lesson files an instructor added, changed or removed: the folder's listing (names, sizes,
+        modification times) is compared at most once every ``REFRESH_SECONDS``, so a busy class does not stat
+        the folder on every message. Bad files are logged for the instructor (`tutor lessons check` shows them);
+        learners only ever see the valid lessons."""
+        now = time.monotonic()
+        if now - self._checked < REFRESH_SECONDS:
+            return
+        self._checked = now
+        if folder_stamp(self.settings.lessons_dir) != self._stamp:
+            self.reload()
 
     # -- where the learner is ---------------------------------------------------------------------------
     def current(self, session) -> tuple[Lesson | None, Exercise | None]:
@@ -52,8 +78,8 @@ class Course:
             "/hint": lambda: self.hint(session),
             "/next": lambda: self.next(session),
             "/progress": lambda: self.progress.markdown(session.learner),
-            "/reload": lambda: self.reload_message(),
         }
+        self.refresh()
         if name == "/submit":
             yield from self.submit(session, arg)
         elif name in handlers:
@@ -66,13 +92,6 @@ class Course:
             return "No lessons are loaded. An instructor can add YAML files to the lessons folder."
         rows = [f"- `{l.id}`: {l.title} ({len(l.exercises)} exercises)" for l in self.lessons]
         return "**Lessons** (start one with `/lesson <id>`):\n\n" + "\n".join(rows)
-
-    def reload_message(self) -> str:
-        problems = self.reload()
-        text = f"Reloaded: {len(self.lessons)} lesson(s) available."
-        if problems:
-            text += "\n\nSkipped files (fix them and reload):\n" + "\n".join(f"- `{p}`" for p in problems)
-        return text
 
     def start(self, session, lesson_id: str) -> str:
         if not lesson_id:

@@ -14,10 +14,11 @@ from tutor.models.protocol import (
     ModelInfo,
     complete,
     inspectable,
+    prompt_budget,
 )
 
 __all__ = ["GREEDY", "ChatModel", "GenerationSettings", "Inspector", "Message", "ModelInfo", "complete",
-           "inspectable", "load_model"]
+           "inspectable", "load_model", "prompt_budget"]
 
 
 def load_model(settings: Settings) -> ChatModel:

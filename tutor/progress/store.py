@@ -32,10 +32,11 @@ MAX_ROWS = 100_000
 _ATTEMPT_COLUMNS = "id, learner, lesson, exercise, at, passed, score, hints_used, failed_checks"
 
 
-def learner_id(name: str | None, fallback: str) -> str:
+def learner_id(name, fallback: str) -> str:
     """A learner's key: the name they typed (trimmed, 64 characters of letters, digits, space . @ -) or the
     browser-local id."""
-    cleaned = _NAME.sub("", (name or "").strip())[:64].strip()
+    text = name[:256] if isinstance(name, str) else ""  # from a client: any type, any length
+    cleaned = _NAME.sub("", text.strip())[:64].strip()
     return cleaned or fallback
 
 

@@ -6,16 +6,16 @@ import gradio as gr
 from tutor import instruments
 from tutor.errors import TutorError
 from tutor.models import GenerationSettings, Inspector
-from tutor.ui.common import gpu
+from tutor.ui.common import gpu, number, text_of
 
 
-def build(model: Inspector, concurrency: int) -> None:
-    limits = dict(concurrency_limit=concurrency)
-
+def build(model: Inspector, limits: dict, max_chars: int) -> None:
     @gpu
     def compare(prompt_a, prompt_b, material, max_new_tokens, temperature):
-        settings = GenerationSettings(max_new_tokens=int(max_new_tokens), temperature=float(temperature), seed=0)
         try:
+            settings = GenerationSettings(max_new_tokens=number(max_new_tokens, "Max new tokens", 1, 256, whole=True),
+                                          temperature=number(temperature, "Temperature", 0, 2), seed=0)
+            prompt_a, prompt_b, material = (text_of(t, max_chars) for t in (prompt_a, prompt_b, material))
             for state in instruments.compare(model, prompt_a, prompt_b, material, settings):
                 yield state.a.output, state.b.output, instruments.summary_markdown(state)
         except (ValueError, TutorError) as exc:
@@ -24,7 +24,8 @@ def build(model: Inspector, concurrency: int) -> None:
     @gpu
     def logprob(prompt, response):
         try:
-            return instruments.logprob_markdown(model.sequence_logprob(prompt or "", response or ""))
+            prompt, response = text_of(prompt, max_chars), text_of(response, max_chars)
+            return instruments.logprob_markdown(model.sequence_logprob(prompt, response))
         except (ValueError, TutorError) as exc:
             return f"Cannot run: {exc}"
 

@@ -10,25 +10,31 @@ import gradio as gr
 from tutor.errors import TutorError
 from tutor.progress import learner_id
 from tutor.tutor import Session, Tutor
-from tutor.ui.common import EMPTY_REPLY, gpu, plain_history, text_of
+from tutor.ui.common import EMPTY_REPLY, BadInput, gpu, plain_history, text_of
 
 
 def _visible(value, limit: int = 64) -> str:
     """A lesson or exercise id from a client, bounded (ids are at most 64 characters) and printable only, so an
     error message that repeats it stays short and harmless."""
-    return "".join(ch for ch in text_of(value)[:limit] if ch.isprintable())
+    return "".join(ch for ch in text_of(value, limit) if ch.isprintable())
 
 
-def build(demo: gr.Blocks, tutor: Tutor) -> None:
-    """Add the tab to ``demo``, the Blocks being built."""
+def build(demo: gr.Blocks, tutor: Tutor, limits: dict) -> None:
+    """Add the tab to ``demo``, the Blocks being built. ``limits`` are the model events' queue settings."""
+    # One character more than the tutor reads, so it notices an over-long message and says so.
+    chars = tutor.settings.max_input_chars + 1
 
     @gpu
     def converse(history, session: Session, message) -> Iterator[tuple[list, Session]]:
         """The chat in the browser: typed messages and the lesson buttons share this one history."""
-        session = copy.deepcopy(session) if session else Session()
-        text = text_of(message)
-        history = list(history or [])
-        prior = plain_history(history)
+        session = copy.deepcopy(session) if isinstance(session, Session) else Session()
+        history = list(history) if isinstance(history, list) else []
+        try:
+            text, prior = text_of(message, chars), plain_history(history, chars)
+        except BadInput as exc:
+            history += [{"role": "assistant", "content": f"I could not read that message: {exc}"}]
+            yield history, session
+            return
         history += [{"role": "user", "content": text or " "}, {"role": "assistant", "content": ""}]
         reply = ""
         for chunk in tutor.reply(text, prior, session):
@@ -43,8 +49,13 @@ def build(demo: gr.Blocks, tutor: Tutor) -> None:
     def chat(message: str, history: list[dict] | None = None) -> Iterator[str]:
         """Ask the tutor (or run a /command) and stream the reply. `history` is earlier turns as
         [{"role": "user" | "assistant", "content": str}] (content may also be a list of text parts)."""
+        try:
+            text, prior = text_of(message, chars), plain_history(history, chars)
+        except BadInput as exc:
+            yield f"I could not read that message: {exc}"
+            return
         reply = ""
-        for chunk in tutor.reply(text_of(message), plain_history(history), Session(learner="api")):
+        for chunk in tutor.reply(text, prior, Session(learner="api")):
             reply += chunk
             yield reply
         if not reply:
@@ -80,11 +91,9 @@ def build(demo: gr.Blocks, tutor: Tutor) -> None:
                 with gr.Accordion("Progress", open=False):
                     progress = gr.Markdown()
                     refresh_btn = gr.Button("Refresh progress", size="sm")
-                reload_btn = gr.Button("Reload lessons", size="sm")
-                reload_status = gr.Markdown()
 
         pending = gr.State("")
-        chat_io = dict(outputs=[chatbot, session], concurrency_limit=tutor.settings.concurrency)
+        chat_io = dict(outputs=[chatbot, session], **limits)
         for trigger in (textbox.submit, send_btn.click):  # take the text, clear the box, then answer
             trigger(lambda text: ("", text), [textbox], [textbox, pending], api_visibility="private").then(
                 converse, [chatbot, session, pending], api_visibility="private", **chat_io).then(
@@ -105,7 +114,7 @@ def build(demo: gr.Blocks, tutor: Tutor) -> None:
         for button, make_command, extra in buttons:
             button.click(run_command(make_command), [chatbot, session, *extra], api_visibility="private",
                          **chat_io).then(progress_markdown, [session], [progress], api_visibility="private")
-        gr.api(chat, api_name="chat", concurrency_limit=tutor.settings.concurrency)
+        gr.api(chat, api_name="chat", **limits)
 
         @gpu
         def submit(learner: str, lesson_id: str, exercise_id: str, text: str) -> str:
@@ -114,23 +123,23 @@ def build(demo: gr.Blocks, tutor: Tutor) -> None:
             Returns the feedback as Markdown."""
             if tutor.course is None:
                 return "Lessons are not loaded in this app, so there is nothing to submit to."
-            name = learner_id(text_of(learner)[:200], "")
-            if not name:
-                return "Give a learner name with letters or digits: the attempt is saved under it."
-            session = Session(learner=name)
             try:
+                name = learner_id(text_of(learner, 200), "")
+                if not name:
+                    return "Give a learner name with letters or digits: the attempt is saved under it."
+                session = Session(learner=name)
                 tutor.course.go_to(session, _visible(lesson_id), _visible(exercise_id))
-            except TutorError as exc:
+                submission = text_of(text, chars)
+            except (BadInput, TutorError) as exc:
                 return str(exc)
-            return "".join(tutor.reply(f"/submit {text_of(text)}", [], session))
+            return "".join(tutor.reply(f"/submit {submission}", [], session))
 
-        gr.api(submit, api_name="submit", concurrency_limit=tutor.settings.concurrency)
+        gr.api(submit, api_name="submit", **limits)
 
         def identify(stored_id, learner_name, session: Session):
             # The browser-local id comes from the client like any other input: clean and bound it as a name,
             # and start a fresh one if nothing usable is left.
-            stored_id = learner_id(stored_id if isinstance(stored_id, str) else "", "") or \
-                f"learner-{uuid.uuid4().hex[:8]}"
+            stored_id = learner_id(stored_id, "") or f"learner-{uuid.uuid4().hex[:8]}"
             session = copy.deepcopy(session) if session else Session()
             session.learner = learner_id(learner_name, stored_id)
             return stored_id, session, progress_markdown(session)
@@ -140,8 +149,9 @@ def build(demo: gr.Blocks, tutor: Tutor) -> None:
         name.blur(identify, *identity, api_visibility="private")
         refresh_btn.click(progress_markdown, [session], [progress], api_visibility="private")
 
-        def reload_lessons():
-            message = tutor.course.reload_message() if tutor.course else "No course is loaded."
-            return gr.update(choices=lesson_choices()), message
+        def refresh_lessons():
+            if tutor.course:
+                tutor.course.refresh()
+            return gr.update(choices=lesson_choices())
 
-        reload_btn.click(reload_lessons, None, [lesson, reload_status], api_name="reload_lessons")
+        lesson.focus(refresh_lessons, None, [lesson], api_visibility="private")
