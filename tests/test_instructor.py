@@ -168,8 +168,8 @@ def test_submit_api_records_the_attempt_and_the_dashboard_counts_it(client):
 
 
 @pytest.mark.parametrize("learner,lesson,exercise,text,expected", [
-    ("", "class-basics", "name-delimiter", "x", "learner name"),
-    ("\x00\x1b\x07 ;'()", "class-basics", "name-delimiter", "x", "learner name"),
+    ("", "class-basics", "name-delimiter", "x", "learner: give a name"),
+    ("\x00\x1b\x07 ;'()", "class-basics", "name-delimiter", "x", "learner: give a name"),
     ("eve", "x'); DROP TABLE attempts; --", "name-delimiter", "x", "no lesson"),
     ("eve", "class-basics" * 10_000, "name-delimiter", "x", "no lesson"),
     ("eve", "class-basics", "nope\x1b[31m", "x", "has no exercise"),
@@ -225,3 +225,27 @@ def test_a_forged_browser_id_is_cleaned_like_a_name(app, stored):
         assert learner == ("scriptalert1script2J" + "a" * 64)[:64]
     elif stored == 12345:
         assert learner.startswith("learner-")
+
+
+def call_json(url: str, api_name: str, data_json: str) -> str:
+    """An endpoint called with JSON written by hand (NaN, lone surrogates, nesting), as a script can send."""
+    response = httpx.post(f"{url}gradio_api/call/{api_name}", content='{"data": ' + data_json + "}",
+                          headers={"content-type": "application/json"}, timeout=60)
+    assert response.status_code == 200, response.text
+    return httpx.get(f"{url}gradio_api/call/{api_name}/{response.json()['event_id']}", timeout=300).text
+
+
+@pytest.mark.parametrize("data,expected", [
+    ('[NaN, "class-basics", "name-delimiter", "x"]', "learner: Send the message as text, not float"),
+    ('["eve", Infinity, "name-delimiter", "x"]', "lesson_id: Send the message as text, not float"),
+    ('["eve", "class-basics", "name-delimiter", [[["deep"]]]]', "text: Each part of a message must be text"),
+    ('["\\ud800eve", "class-basics", "name-delimiter", "\\udfff backtick"]', "Passed"),
+])
+def test_submit_api_takes_raw_json_from_scripts(app, data, expected):
+    assert expected in call_json(app[1], "submit", data)
+
+
+@pytest.mark.parametrize("password", ["NaN", '["%s"]' % PASSWORD])
+def test_instructor_endpoints_refuse_anything_but_the_password_string(app, password):
+    stream = call_json(app[1], "instructor_report", f'[{password}, "all lessons", "", ""]')
+    assert stream.startswith("event: error") and "instructor password" in stream.lower() and "ada" not in stream

@@ -13,10 +13,18 @@ from tutor.tutor import Session, Tutor
 from tutor.ui.common import EMPTY_REPLY, BadInput, gpu, plain_history, text_of
 
 
-def _visible(value, limit: int = 64) -> str:
+def _field(value, name: str, limit: int) -> str:
+    """One text argument of an API call, read with the same bounds as a chat message; a refusal names it."""
+    try:
+        return text_of(value, limit)
+    except BadInput as exc:
+        raise BadInput(f"{name}: {exc}") from None
+
+
+def _visible(value, name: str) -> str:
     """A lesson or exercise id from a client, bounded (ids are at most 64 characters) and printable only, so an
     error message that repeats it stays short and harmless."""
-    return "".join(ch for ch in text_of(value, limit) if ch.isprintable())
+    return "".join(ch for ch in _field(value, name, 64) if ch.isprintable())
 
 
 def build(demo: gr.Blocks, tutor: Tutor, limits: dict) -> None:
@@ -124,12 +132,12 @@ def build(demo: gr.Blocks, tutor: Tutor, limits: dict) -> None:
             if tutor.course is None:
                 return "Lessons are not loaded in this app, so there is nothing to submit to."
             try:
-                name = learner_id(text_of(learner, 200), "")
+                name = learner_id(_field(learner, "learner", 200), "")
                 if not name:
-                    return "Give a learner name with letters or digits: the attempt is saved under it."
+                    return "learner: give a name with letters or digits; the attempt is saved under it."
                 session = Session(learner=name)
-                tutor.course.go_to(session, _visible(lesson_id), _visible(exercise_id))
-                submission = text_of(text, chars)
+                tutor.course.go_to(session, _visible(lesson_id, "lesson_id"), _visible(exercise_id, "exercise_id"))
+                submission = _field(text, "text", chars)
             except (BadInput, TutorError) as exc:
                 return str(exc)
             return "".join(tutor.reply(f"/submit {submission}", [], session))
