@@ -140,6 +140,8 @@ def test_hostile_learner_and_lesson_ids_are_stored_as_data(store, name):
     (row,) = store.attempts(lesson=row_key(name))
     assert row.learner == row_key(name) and row.lesson == row_key(name)
     assert store.summary(row_key(name))["exercises"][0]["attempts"] == 1
+    assert store.passed_exercises(name, name) == set() and store.hints_used(name, name, "one") == 0  # raw key
+    assert store.summary(name)["exercises"][0]["attempts"] == 1
     attempt(store, "ada", "one", False)  # the tables are still there
     assert len(store.attempts()) == 2
 

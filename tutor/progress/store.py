@@ -40,11 +40,12 @@ def learner_id(name, fallback: str) -> str:
     return cleaned or fallback
 
 
-def clean_key(value: str, what: str) -> str:
+def clean_key(value: str, what: str = "", required: bool = True) -> str:
     """A key is stored as data, whatever it holds (quotes, semicolons, SQL words): only control characters,
-    which PostgreSQL cannot store (NUL) and terminals would run (ESC), are dropped, and it is cut to KEY_CHARS."""
-    text = "".join(ch for ch in str(value) if unicodedata.category(ch) != "Cc").strip()[:KEY_CHARS]
-    if not text:
+    which PostgreSQL cannot store (NUL) and terminals would run (ESC), are dropped, and it is cut to KEY_CHARS.
+    Lookups clean the same way (``required=False``), so they find what was stored and never send a NUL."""
+    text = "".join(ch for ch in str(value)[:4 * KEY_CHARS] if unicodedata.category(ch) != "Cc").strip()[:KEY_CHARS]
+    if not text and required:
         raise ValueError(f"the {what} is empty once control characters are removed; give a visible name")
     return text
 
@@ -128,6 +129,8 @@ class Progress:
 
     # -- one learner -------------------------------------------------------------------------------------
     def _rows(self, sql: str, params: tuple = ()) -> list[tuple]:
+        """A read; string parameters are keys, cleaned as they were when stored."""
+        params = tuple(clean_key(p, required=False) if isinstance(p, str) else p for p in params)
         with self.db.transaction(write=False) as tx:
             return tx.rows(sql, params)
 
