@@ -176,9 +176,9 @@ def test_instruments_take_huge_text_without_blowing_up(app):
     assert "Entropy" in note and chart
     _, count, table, _, _ = client.predict(text, api_name="/tokens")
     assert "first 4,000 characters" in count
-    scored = client.predict(text, "Yes.", api_name="/logprob")
-    assert "Total log-probability" in scored
-    too_long = client.predict("Q", text, api_name="/logprob")
+    heatmap, scored = client.predict(text, "Yes.", api_name="/logprob")
+    assert "Total log-probability" in scored and heatmap
+    _, too_long = client.predict("Q", text, api_name="/logprob")
     assert f"over {MAX_RESPONSE_TOKENS:,} tokens" in too_long
     assert rss_mb() - before < MAX_GROWTH_MB
     assert "Temperature must be a number" in raw_call(app[2], "next_token", '["Hi", NaN, 0, 1.0, 0.0, 1.0]')

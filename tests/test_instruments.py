@@ -93,6 +93,9 @@ def test_sequence_logprob_prefers_the_right_answer(chat_model):
     assert right["total"] > wrong["total"]
     assert right["total"] == pytest.approx(sum(t["logprob"] for t in right["tokens"]), abs=1e-3)
     assert "Total log-probability" in instruments.logprob_markdown(right)
+    heat = instruments.logprob_heatmap(right)
+    assert [t for t, _ in heat] == [t["token"] for t in right["tokens"]] and all(-1 <= v <= 1 for _, v in heat)
+    assert heat[0][1] > instruments.logprob_heatmap(wrong)[0][1]  # the expected token sits higher on the scale
 
 
 def test_compare_runs_both_prompts_with_token_counts_and_rouge(chat_model):

@@ -101,10 +101,17 @@ def summary_markdown(state: Comparison) -> str:
     return "\n".join(lines)
 
 
+def logprob_heatmap(result: dict) -> list[tuple[str, float]]:
+    """(token text, score) pairs for a heat-map: score = 2p - 1, so a token the model found certain (p = 1) is at
+    the top of the colour scale, an even bet (p = 0.5) in the middle and a surprise (p near 0) at the bottom."""
+    return [(t["token"], round(2 * math.exp(t["logprob"]) - 1, 4)) for t in result["tokens"]]
+
+
 def logprob_markdown(result: dict) -> str:
+    """The totals under the heat-map; the per-token figures stay in a folded table."""
     rows = [f"| {visible(t['token'])} | {t['id']} | {t['logprob']:.3f} | {math.exp(t['logprob']):.4f} |"
             for t in result["tokens"]]
     return "\n".join([
         f"**Total log-probability:** {result['total']:.3f} (probability {math.exp(result['total']):.3g}); "
-        f"mean per token {result['mean']:.3f}", "",
-        "| token | id | log p | p |", "|---|---|---|---|", *rows])
+        f"mean per token {result['mean']:.3f}", "", "<details><summary>Per token</summary>", "",
+        "| token | id | log p | p |", "|---|---|---|---|", *rows, "", "</details>"])

@@ -7,7 +7,7 @@ from tutor.models import inspectable
 from tutor.tutor import Tutor
 from tutor.ui.common import CSS
 from tutor.ui.limits import limit_per_client
-from tutor.ui.tabs import compare, instructor, next_token, playground, tokenizer
+from tutor.ui.tabs import about, compare, instructor, next_token, playground, tokenizer
 from tutor.ui.tabs import tutor as tutor_tab
 
 
@@ -27,6 +27,7 @@ def build_app(tutor: Tutor) -> gr.Blocks:
             f"# Prompt-engineering tutor\nModel: **{info.name}**{adapter} on {info.device} ({info.dtype}{quant}). "
             "Type `/help` in the chat to see the commands."
         )
+        about.build(info, settings.adapters_dir)
         tutor_tab.build(demo, tutor, limits)
         playground.build(tutor.model, limits, chars)
         if inspectable(tutor.model):

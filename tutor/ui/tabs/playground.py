@@ -44,7 +44,7 @@ def build(model: ChatModel, limits: dict, max_chars: int) -> None:
                 system = gr.Textbox(label="System message (optional)", lines=2)
                 prompt = gr.Textbox(label="Prompt", lines=6, placeholder="Summarize the text in ```...```")
                 run_btn = gr.Button("Run", variant="primary")
-                output = gr.Textbox(label="Model output", lines=8, interactive=False)
+                output = gr.Textbox(label="Model output", lines=8, interactive=False, buttons=["copy"])
                 counts = gr.Markdown()
             with gr.Column(scale=2):
                 max_new = gr.Slider(1, MAX_NEW_TOKENS, value=128, step=1, label="Max new tokens")
