@@ -19,6 +19,7 @@ FRAMEWORKS = {
     "langchain_text_splitters": {"tutor.readings.retrieval"},
     "chromadb": {"tutor.readings.retrieval"},
     "wordllama": {"tutor.readings"},
+    "psycopg": {"tutor.progress.postgres"},
 }
 # Modules only the edges (app.py, the CLI) may import.
 EDGES = {"tutor.ui": {"tutor.cli"}, "tutor.finetune.train": {"tutor.cli"}, "tutor.runtime": {"tutor.cli"},

@@ -7,6 +7,7 @@ help string in its metadata; the README's configuration table is generated from 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -86,6 +87,17 @@ class Settings:
         "Model calls run at once. One model in one process: 1 keeps CPU threads from fighting; raise it on a GPU.",
         1,
     )
+    # repr=False: a password inside the URL must not reach a log line that prints the settings.
+    database_url: str = field(default="", repr=False, metadata={
+        "env": "TUTOR_DATABASE_URL",
+        "help": "Learner progress in PostgreSQL, shared by several app replicas, e.g. "
+                "`postgresql://tutor@127.0.0.1:5432/tutor`. Unset: SQLite in TUTOR_DATA_DIR.",
+    })
+    instructor_password: str = field(default="", repr=False, metadata={
+        "env": "TUTOR_INSTRUCTOR_PASSWORD",
+        "help": "Opens the Instructor tab (class dashboard and CSV export) to whoever types it. "
+                "Unset: the tab is not there.",
+    })
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
@@ -112,6 +124,10 @@ class Settings:
             if getattr(self, name) < 1:
                 env = next(f.metadata["env"] for f in fields(self) if f.name == name)
                 raise ConfigError(f"{env} must be at least 1, got {getattr(self, name)}.")
+        if self.database_url and not self.database_url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(f"TUTOR_DATABASE_URL={redact_url(self.database_url)!r} is not a PostgreSQL URL: write it "
+                              "as postgresql://user:password@host:5432/database, or unset it to keep progress "
+                              "in SQLite under TUTOR_DATA_DIR.")
         return self
 
     @property
@@ -125,6 +141,16 @@ class Settings:
     @property
     def progress_db(self) -> Path:
         return self.data_dir / "progress.sqlite3"
+
+    @property
+    def calibration_file(self) -> Path:
+        """Per-exercise calibration results the dashboard shows beside each exercise, when present."""
+        return self.data_dir / "calibration.json"
+
+
+def redact_url(url: str) -> str:
+    """A database URL as it may be printed: its password replaced by ***."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def _parse(env: str, raw: str, kind: type):
@@ -145,7 +171,8 @@ def markdown_table() -> str:
         default = f.default
         if isinstance(default, Path):
             default = default.relative_to(ROOT) if default.is_relative_to(ROOT) else default
-        rows.append(f"| `{f.metadata['env']}` | `{default}` | {f.metadata['help']} |")
+        shown = f"`{default}`" if default != "" else "(unset)"
+        rows.append(f"| `{f.metadata['env']}` | {shown} | {f.metadata['help']} |")
     return "\n".join(rows)
 
 
