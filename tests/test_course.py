@@ -11,6 +11,7 @@ from tutor.grading import Grader
 from tutor.progress import Progress, learner_id
 from tutor.tutor import Session, Tutor
 
+CLASS_LESSONS = ROOT / "tests" / "data" / "class_lessons"
 SOUND = "Summarise the review between the triple backticks in one sentence.\n```\n{input}\n```"
 
 
@@ -107,14 +108,17 @@ def test_progress_survives_a_restart(make_tutor, tmp_path):
     say(tutor, "/lesson delimiters", s)
     say(tutor, "/hint", s)
     say(tutor, f"/submit {SOUND}", s)
+    say(tutor, "/submit summarize this: {input}", s)  # a weaker second try: the best score is the first
     db = tutor.settings.progress_db
     del tutor
 
     reopened = Progress(db)  # a new process would open the same file
+    first, second = reopened.attempts()
+    assert first.passed and not second.passed and first.score > second.score
+    assert "input_delimited (prompt)" in second.failed_checks and "input_delimited (prompt)" not in first.failed_checks
     summary = reopened.summary("grace")
-    assert summary["exercises"][0] == {"lesson": "delimiters", "exercise": "summarize-review", "attempts": 1,
-                                       "best_score": summary["exercises"][0]["best_score"], "passed": True,
-                                       "hints_used": 1}
+    assert summary["exercises"] == [{"lesson": "delimiters", "exercise": "summarize-review", "attempts": 2,
+                                     "best_score": round(first.score, 3), "passed": True, "hints_used": 1}]
     assert "summarize-review" in reopened.markdown("grace")
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -125,14 +129,23 @@ def test_progress_survives_a_restart(make_tutor, tmp_path):
     assert s2.hints_shown == 1 and s2.solved
 
 
-def test_completing_every_exercise_completes_the_lesson(tmp_path):
-    progress = Progress(tmp_path / "p.sqlite3")
-    progress.record_attempt("l", "a", "x", 0.9, True, 0)
-    progress.mark_completed("l", "a")
-    assert progress.summary("l")["completed_lessons"] == ["a"]
+def test_completing_every_exercise_completes_the_lesson(make_tutor):
+    """The rule: a lesson is complete when every exercise has a passing attempt; the course applies it."""
+    tutor = make_tutor("VERDICT: yes\nREASON: fine", lessons_dir=CLASS_LESSONS)
+    s = Session(learner="ada")
+    say(tutor, "/lesson class-basics", s)
+    assert "Passed" in (first := say(tutor, "/submit Triple backticks.", s)) and "You have completed" not in first
+    assert tutor.course.progress.completed_lessons("ada") == []  # one of two exercises passed
+    say(tutor, "/next", s)
+    assert "Not yet" in say(tutor, "/submit Because it looks nicer.", s)  # a failing attempt
+    assert tutor.course.progress.completed_lessons("ada") == []
+    done = say(tutor, "/submit So the model does not mistake the material for instructions.", s)
+    assert "You have completed **Class basics**" in done
+    assert tutor.course.progress.completed_lessons("ada") == ["class-basics"]
 
 
 def test_learner_ids_are_cleaned():
     assert learner_id("  Ada Lovelace ", "fallback") == "Ada Lovelace"
     assert learner_id("<script>", "fallback") == "script"
     assert learner_id("", "learner-1234") == "learner-1234"
+    assert learner_id("Robert'); DROP TABLE attempts;--\x1b[31m", "x") == "Robert DROP TABLE attempts--31m"

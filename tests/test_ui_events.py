@@ -75,9 +75,10 @@ def test_hostile_input_through_the_browser_events_gets_clear_replies(served):
 def test_loadtest_counts_rows_and_reports_nearest_rank_percentiles(tmp_path):
     progress = Progress(tmp_path / "progress.sqlite3")
     progress.record_attempt("a", "l", "e", 0.5, False, 0)
+    progress.record_attempt("a", "l", "other", 0.5, False, 0)
     progress.record_hint("a", "l", "e", 1)
-    assert stored_rows(progress.path, ["a", "b"]) == {"a": {"attempts": 1, "hints": 1},
-                                                       "b": {"attempts": 0, "hints": 0}}
+    assert stored_rows(progress, ["a", "b"], "l", "e") == {"a": {"attempts": 1, "hints": 1},
+                                                           "b": {"attempts": 0, "hints": 0}}
     figures = _percentiles([float(n) for n in range(1, 21)])
     assert figures == {"n": 20, "p50": 10.5, "p95": 19.0, "max": 20.0}
     text = report({"latency_seconds": {"hint": figures}, "question_first_update_seconds": {"n": 0},

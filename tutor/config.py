@@ -7,6 +7,7 @@ help string in its metadata; the README's configuration table is generated from 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
@@ -19,8 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EMBEDDED = "embedded"
 
 
-def _opt(env: str, help: str, default, repr: bool = True):
-    return field(default=default, repr=repr, metadata={"env": env, "help": help})
+def _opt(env: str, help: str, default):
+    return field(default=default, metadata={"env": env, "help": help})
 
 
 @dataclass(frozen=True)
@@ -88,18 +89,29 @@ class Settings:
         "Model calls run at once. One model in one process: 1 keeps CPU threads from fighting; raise it on a GPU.",
         1,
     )
+    # repr=False: a password inside the URL must not reach a log line that prints the settings.
+    database_url: str = field(default="", repr=False, metadata={
+        "env": "TUTOR_DATABASE_URL",
+        "help": "Learner progress in PostgreSQL, shared by several app replicas, e.g. "
+                "`postgresql://tutor@127.0.0.1:5432/tutor`. Unset: SQLite in TUTOR_DATA_DIR.",
+    })
+    instructor_password: str = field(default="", repr=False, metadata={
+        "env": "TUTOR_INSTRUCTOR_PASSWORD",
+        "help": "Opens the Instructor tab (class dashboard and CSV export) to whoever types it. "
+                "Unset: the tab is not there.",
+    })
     openai_model: str = _opt(
         "TUTOR_OPENAI_MODEL",
         "With `TUTOR_MODEL=openai:<base_url>`: the model name to ask the server for (as `GET /v1/models` lists it, "
         "e.g. a vLLM LoRA module name). Empty picks the server's only model.",
         "",
     )
-    openai_api_key: str = _opt(
-        "TUTOR_OPENAI_API_KEY",
-        "With `TUTOR_MODEL=openai:...`: the key sent as `Authorization: Bearer <key>`; empty sends none. Never logged.",
-        "",
-        repr=False,
-    )
+    # repr=False: the key must not reach a log line that prints the settings.
+    openai_api_key: str = field(default="", repr=False, metadata={
+        "env": "TUTOR_OPENAI_API_KEY",
+        "help": "With `TUTOR_MODEL=openai:...`: the key sent as `Authorization: Bearer <key>`; empty sends none. "
+                "Never logged.",
+    })
     openai_timeout: int = _opt(
         "TUTOR_OPENAI_TIMEOUT",
         "With `TUTOR_MODEL=openai:...`: seconds to wait for the server's next streamed chunk (the first one includes "
@@ -150,6 +162,10 @@ class Settings:
             if getattr(self, name) < 1:
                 env = next(f.metadata["env"] for f in fields(self) if f.name == name)
                 raise ConfigError(f"{env} must be at least 1, got {getattr(self, name)}.")
+        if self.database_url and not self.database_url.startswith(("postgresql://", "postgres://")):
+            raise ConfigError(f"TUTOR_DATABASE_URL={redact_url(self.database_url)!r} is not a PostgreSQL URL: write it "
+                              "as postgresql://user:password@host:5432/database, or unset it to keep progress "
+                              "in SQLite under TUTOR_DATA_DIR.")
         if self.openai_retries < 0:
             raise ConfigError(f"TUTOR_OPENAI_RETRIES must be 0 or more, got {self.openai_retries}.")
         return self
@@ -165,6 +181,16 @@ class Settings:
     @property
     def progress_db(self) -> Path:
         return self.data_dir / "progress.sqlite3"
+
+    @property
+    def calibration_file(self) -> Path:
+        """Per-exercise calibration results the dashboard shows beside each exercise, when present."""
+        return self.data_dir / "calibration.json"
+
+
+def redact_url(url: str) -> str:
+    """A database URL as it may be printed: its password replaced by ***."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def _parse(env: str, raw: str, kind: type):
@@ -185,7 +211,8 @@ def markdown_table() -> str:
         default = f.default
         if isinstance(default, Path):
             default = default.relative_to(ROOT) if default.is_relative_to(ROOT) else default
-        rows.append(f"| `{f.metadata['env']}` | `{default}` | {f.metadata['help']} |")
+        shown = f"`{default}`" if default != "" else "(unset)"
+        rows.append(f"| `{f.metadata['env']}` | {shown} | {f.metadata['help']} |")
     return "\n".join(rows)
 
 

@@ -12,7 +12,7 @@ from typing import Iterator
 
 from tutor.config import Settings
 from tutor.errors import NotFound
-from tutor.grading import Grader, feedback_markdown
+from tutor.grading import Grade, Grader, feedback_markdown
 from tutor.lessons import Exercise, Lesson, LessonSet, load_lessons
 from tutor.progress import Progress
 
@@ -138,6 +138,25 @@ class Course:
     def solution(self, exercise: Exercise, why: str) -> str:
         return f"{why}, so here is a model solution:\n\n```\n{exercise.solution.strip()}\n```\n\nType `/next` to go on."
 
+    def go_to(self, session, lesson_id: str, exercise_id: str) -> Exercise:
+        """Put the session on one exercise (the API and `tutor grade --learner` submit this way)."""
+        lesson = self.lessons.get(str(lesson_id).strip())
+        exercise = lesson.exercise(str(exercise_id).strip())
+        session.lesson_id, session.exercise_index = lesson.id, lesson.exercises.index(exercise)
+        self.pose(session)  # loads the hints already seen and whether it was solved
+        return exercise
+
+    def grade_and_record(self, session, text: str) -> tuple[Grade, bool]:
+        """Grade the session's exercise and store the attempt (and the lesson's completion, when this pass
+        completes it) in one transaction. Returns the grade and whether the lesson is now complete."""
+        lesson, exercise = self.current(session)
+        grade = self.grader.grade(exercise, text)
+        completed = self.progress.record_attempt(
+            session.learner, lesson.id, exercise.id, grade.score, grade.passed, session.hints_shown,
+            failed_checks=[c.name for c in grade.checks if not c.passed],
+            lesson_exercises=[e.id for e in lesson.exercises])
+        return grade, completed
+
     def submit(self, session, text: str) -> Iterator[str]:
         lesson, exercise = self.current(session)
         if exercise is None:
@@ -149,14 +168,13 @@ class Course:
             return
         yield ("_Running your prompt on the model and grading it…_\n\n" if exercise.kind == "prompt"
                else "_Grading your answer…_\n\n")
-        grade = self.grader.grade(exercise, text)
-        self.progress.record_attempt(session.learner, lesson.id, exercise.id, grade.score, grade.passed,
-                                     session.hints_shown)
+        # The attempt is committed before any feedback is sent: an answer the learner saw is never lost,
+        # even if this process dies right after.
+        grade, completed = self.grade_and_record(session, text)
         yield feedback_markdown(grade, exercise.pass_threshold)
         if grade.passed:
             session.solved = True
-            if self.progress.passed_exercises(session.learner, lesson.id) >= {e.id for e in lesson.exercises}:
-                self.progress.mark_completed(session.learner, lesson.id)
+            if completed:
                 yield f"\n\n🎉 You have completed **{lesson.title}**."
             yield "\n\n" + self.solution(exercise, "Well done")
         else:

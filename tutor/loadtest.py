@@ -2,7 +2,7 @@
 
     make loadtest                                     # 20 learners against an app it starts on a free port
     python -m tutor.loadtest --learners 5 --max-seconds 300
-    python -m tutor.loadtest --url http://127.0.0.1:7860/ --progress-db .tutor-data/progress.sqlite3
+    python -m tutor.loadtest --url http://127.0.0.1:7860/   # the app's TUTOR_DATABASE_URL / TUTOR_DATA_DIR set here too
 
 Each learner is one gradio_client session (its own session hash, so the server keeps its gr.State as it does
 for a browser tab) and calls the Tutor tab's own browser events (`/ui_*`, see tutor.ui.tabs.tutor): type a
@@ -22,7 +22,6 @@ import os
 import random
 import signal
 import socket
-import sqlite3
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,7 @@ import tempfile
 import threading
 import time
 import uuid
-from contextlib import closing, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,6 +38,8 @@ from gradio_client import Client
 from tqdm import tqdm
 
 from tutor.config import Settings
+from tutor.lessons import load_lessons
+from tutor.progress import Progress, open_progress
 
 ACTIONS = ("identify", "lesson", "hint", "question", "submit", "progress")
 QUESTIONS = ("What is a delimiter in a prompt?", "Why do few-shot examples help?",
@@ -154,14 +155,14 @@ class Learner:
         return " ".join(str(o) for o in outputs)
 
 
-def stored_rows(progress_db: Path, names: list[str]) -> dict[str, dict[str, int]]:
-    marks = ",".join("?" * len(names))
-    with closing(sqlite3.connect(progress_db)) as db:
-        attempts = dict(db.execute(f"SELECT learner, COUNT(*) FROM attempts WHERE learner IN ({marks}) "
-                                   "GROUP BY learner", names).fetchall())
-        hints = dict(db.execute(f"SELECT learner, COUNT(*) FROM hints WHERE learner IN ({marks}) AND used > 0 "
-                                "GROUP BY learner", names).fetchall())
-    return {n: {"attempts": attempts.get(n, 0), "hints": hints.get(n, 0)} for n in names}
+def stored_rows(progress: Progress, names: list[str], lesson: str, exercise: str) -> dict[str, dict[str, int]]:
+    """Per learner, the attempts at ``exercise`` and whether a hint was recorded, read through the app's own store."""
+    rows = {}
+    for name in names:
+        attempts = sum(e["attempts"] for e in progress.summary(name)["exercises"]
+                       if (e["lesson"], e["exercise"]) == (lesson, exercise))
+        rows[name] = {"attempts": attempts, "hints": int(progress.hints_used(name, lesson, exercise) > 0)}
+    return rows
 
 
 @contextmanager
@@ -200,8 +201,8 @@ def app_process(settings: Settings, log_path: Path):
                 process.wait()
 
 
-def run(url: str, progress_db: Path, learners: int, max_seconds: float, ramp_s: float, think_s: float,
-        lesson: str, seed: int) -> dict:
+def run(url: str, progress: Progress, learners: int, max_seconds: float, ramp_s: float, think_s: float,
+        lesson: str, exercise: str, seed: int) -> dict:
     run_id = uuid.uuid4().hex[:6]
     names = [f"loadtest-{run_id}-{n:02d}" for n in range(learners)]
     figures = Figures()
@@ -220,7 +221,7 @@ def run(url: str, progress_db: Path, learners: int, max_seconds: float, ramp_s: 
         for thread in threads:
             thread.join(timeout=max(0.0, deadline - time.monotonic()) + 30)
     wall = time.monotonic() - started
-    stored = stored_rows(progress_db, names)
+    stored = stored_rows(progress, names, lesson, exercise)
     expected = sum(sum(learner.acknowledged.values()) for learner in crowd)
     found = sum(min(stored[lr.name][k], lr.acknowledged[k]) for lr in crowd for k in lr.acknowledged)
     return {
@@ -264,23 +265,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--think", type=float, default=3, help="mean pause between a learner's actions, seconds")
     p.add_argument("--lesson", default="delimiters")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--url", help="a running app; without it the app is started on a free loopback port")
-    p.add_argument("--progress-db", type=Path, help="the app's progress store (default: TUTOR_DATA_DIR's)")
+    p.add_argument("--url", help="a running app (its progress store is the one TUTOR_DATABASE_URL or TUTOR_DATA_DIR "
+                   "names here); without it the app is started on a free loopback port")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
     if not 1 <= args.learners <= 500 or args.max_seconds <= 0:
         p.error("--learners must be 1 to 500 and --max-seconds above 0")
     settings = Settings.from_env()
-    progress_db = args.progress_db or settings.progress_db
+    lessons = load_lessons(settings.lessons_dir)
+    if args.lesson not in lessons.ids:
+        p.error(f"--lesson {args.lesson!r} is not in {settings.lessons_dir}: use one of {', '.join(lessons.ids)}")
+    progress = open_progress(settings)  # learners are counted by their run-unique names, so a shared store is fine
     options = dict(learners=args.learners, max_seconds=args.max_seconds, ramp_s=args.ramp, think_s=args.think,
-                   lesson=args.lesson, seed=args.seed)
+                   lesson=args.lesson, exercise=lessons.get(args.lesson).exercises[0].id, seed=args.seed)
     if args.url:
-        figures = run(args.url, progress_db, **options)
+        figures = run(args.url, progress, **options)
     else:
         log_path = Path(tempfile.gettempdir()) / f"tutor-loadtest-app-{os.getpid()}.log"
         print(f"starting the app (log: {log_path})", file=sys.stderr)
         with app_process(settings, log_path) as url:
-            figures = run(url, progress_db, **options)
+            figures = run(url, progress, **options)
     print(json.dumps(figures, indent=2) if args.json else report(figures))
     return 0
 

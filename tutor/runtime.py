@@ -10,12 +10,12 @@ from tutor.tutor import Tutor
 log = logging.getLogger(__name__)
 
 
-def build_course(settings: Settings, model: ChatModel):
+def build_course(settings: Settings, model: ChatModel, progress=None):
     from tutor.course import Course
     from tutor.grading import Grader
-    from tutor.progress import Progress
+    from tutor.progress import open_progress
 
-    return Course(settings, Grader(model, settings.max_input_chars), Progress(settings.progress_db))
+    return Course(settings, Grader(model, settings.max_input_chars), progress or open_progress(settings))
 
 
 def build_answerer(settings: Settings, model: ChatModel):
@@ -34,5 +34,9 @@ def build_answerer(settings: Settings, model: ChatModel):
 
 def build_tutor(settings: Settings, model: ChatModel | None = None) -> Tutor:
     """Load the model (unless given) and everything the tutor serves."""
+    from tutor.progress import open_progress
+
+    progress = open_progress(settings)  # first: a wrong TUTOR_DATABASE_URL fails in seconds, not after the model
     model = model or load_model(settings)
-    return Tutor(settings, model, course=build_course(settings, model), answerer=build_answerer(settings, model))
+    return Tutor(settings, model, course=build_course(settings, model, progress),
+                 answerer=build_answerer(settings, model))

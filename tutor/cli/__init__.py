@@ -12,7 +12,7 @@ import logging
 import os
 import sys
 
-from tutor.cli import finetune, instruments, lessons, readings, serve
+from tutor.cli import finetune, instruments, lessons, progress, readings, serve
 from tutor.config import Settings
 from tutor.errors import TutorError
 
@@ -23,6 +23,7 @@ def parser() -> argparse.ArgumentParser:
     serve.register(sub)
     lessons.register(sub)
     instruments.register(sub)
+    progress.register(sub)
     evals = sub.add_parser("eval", help="measure the tutor").add_subparsers(dest="what", required=True)
     readings.register(sub, evals)
     finetune.register(sub, evals)

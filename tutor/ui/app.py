@@ -7,7 +7,7 @@ from tutor.models import inspectable
 from tutor.tutor import Tutor
 from tutor.ui.common import CSS
 from tutor.ui.limits import limit_per_client
-from tutor.ui.tabs import about, compare, next_token, playground, tokenizer
+from tutor.ui.tabs import about, compare, instructor, next_token, playground, tokenizer
 from tutor.ui.tabs import tutor as tutor_tab
 
 
@@ -34,6 +34,8 @@ def build_app(tutor: Tutor) -> gr.Blocks:
             next_token.build(tutor.model, limits, chars)
             tokenizer.build(tutor.model)
             compare.build(tutor.model, limits, chars)
+        if settings.instructor_password and tutor.course is not None:
+            instructor.build(tutor.course, settings.instructor_password, settings.calibration_file)
     demo.queue(max_size=settings.queue_size, default_concurrency_limit=settings.concurrency)
     limit_per_client(demo, settings.queue_per_client)
     return demo

@@ -7,6 +7,7 @@ from typing import Iterator
 
 import gradio as gr
 
+from tutor.errors import TutorError
 from tutor.progress import learner_id
 from tutor.tutor import Session, Tutor
 from tutor.ui.common import EMPTY_REPLY, BadInput, gpu, plain_history, text_of
@@ -16,6 +17,20 @@ def ui_event(name: str) -> dict:
     """A browser event that scripts may also call (`make loadtest` drives learners through exactly these):
     hidden from the API page, callable as ``/ui_<name>`` by gradio_client."""
     return {"api_name": f"ui_{name}", "api_visibility": "undocumented"}
+
+
+def _field(value, name: str, limit: int) -> str:
+    """One text argument of an API call, read with the same bounds as a chat message; a refusal names it."""
+    try:
+        return text_of(value, limit)
+    except BadInput as exc:
+        raise BadInput(f"{name}: {exc}") from None
+
+
+def _visible(value, name: str) -> str:
+    """A lesson or exercise id from a client, bounded (ids are at most 64 characters) and printable only, so an
+    error message that repeats it stays short and harmless."""
+    return "".join(ch for ch in _field(value, name, 64) if ch.isprintable())
 
 
 def build(demo: gr.Blocks, tutor: Tutor, limits: dict) -> None:
@@ -120,8 +135,30 @@ def build(demo: gr.Blocks, tutor: Tutor, limits: dict) -> None:
                          **io).then(progress_markdown, [session], [progress], api_visibility="private")
         gr.api(chat, api_name="chat", **limits)
 
+        @gpu
+        def submit(learner: str, lesson_id: str, exercise_id: str, text: str) -> str:
+            """Grade a submission to one exercise and record it under `learner` (the name the learner types in
+            the app), exactly as the Submit button does: the attempt is saved before the feedback comes back.
+            Returns the feedback as Markdown."""
+            if tutor.course is None:
+                return "Lessons are not loaded in this app, so there is nothing to submit to."
+            try:
+                name = learner_id(_field(learner, "learner", 200), "")
+                if not name:
+                    return "learner: give a name with letters or digits; the attempt is saved under it."
+                session = Session(learner=name)
+                tutor.course.go_to(session, _visible(lesson_id, "lesson_id"), _visible(exercise_id, "exercise_id"))
+                submission = _field(text, "text", chars)
+            except (BadInput, TutorError) as exc:
+                return str(exc)
+            return "".join(tutor.reply(f"/submit {submission}", [], session))
+
+        gr.api(submit, api_name="submit", **limits)
+
         def identify(stored_id, learner_name, session: Session):
-            stored_id = stored_id or f"learner-{uuid.uuid4().hex[:8]}"
+            # The browser-local id comes from the client like any other input: clean and bound it as a name,
+            # and start a fresh one if nothing usable is left.
+            stored_id = learner_id(stored_id, "") or f"learner-{uuid.uuid4().hex[:8]}"
             session = copy.deepcopy(session) if session else Session()
             session.learner = learner_id(learner_name, stored_id)
             return stored_id, session, progress_markdown(session)
