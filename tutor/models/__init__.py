@@ -1,4 +1,4 @@
-"""Chat models: the interface (``protocol``), the back-ends (``hf``), and the plain factory that picks one.
+"""Chat models: the interface (``protocol``), the back-ends (``hf``, ``openai``), and the plain factory that picks one.
 
 Back-ends import their heavy frameworks inside the factory branch, so importing this package stays cheap.
 """
@@ -23,6 +23,10 @@ __all__ = ["GREEDY", "ChatModel", "GenerationSettings", "Inspector", "Message", 
 
 def load_model(settings: Settings) -> ChatModel:
     """Build the chat model the settings ask for. Heavy imports happen here, not at module import."""
+    if settings.model.startswith("openai:"):
+        from tutor.models.openai import OpenAIChatModel
+
+        return OpenAIChatModel.from_settings(settings)
     from tutor.models.hf import HFChatModel
 
     return HFChatModel.from_settings(settings)

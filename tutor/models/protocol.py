@@ -139,6 +139,23 @@ class Inspector(Protocol):
         """``{"tokens": [{"token", "id", "logprob"}], "total", "mean"}``: log P(response | prompt)."""
 
 
+def cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
+    """The text before the earliest stop sequence, and whether one was found."""
+    positions = [i for i in (text.find(s) for s in stops) if i >= 0]
+    return (text[: min(positions)], True) if positions else (text, False)
+
+
+def safe_prefix_length(text: str, stops: tuple[str, ...]) -> int:
+    """How much of ``text`` can be shown now: hold back any tail that could be the start of a stop sequence."""
+    hold = 0
+    for stop in stops:
+        for k in range(min(len(stop) - 1, len(text)), 0, -1):
+            if text.endswith(stop[:k]):
+                hold = max(hold, k)
+                break
+    return len(text) - hold
+
+
 INSPECTOR_METHODS = ("next_token", "sample_next", "decode_token", "tokenize", "compare_tokenize", "sequence_logprob")
 
 

@@ -13,6 +13,12 @@ from tutor.tutor import Session, Tutor
 from tutor.ui.common import EMPTY_REPLY, BadInput, gpu, plain_history, text_of
 
 
+def ui_event(name: str) -> dict:
+    """A browser event that scripts may also call (`make loadtest` drives learners through exactly these):
+    hidden from the API page, callable as ``/ui_<name>`` by gradio_client."""
+    return {"api_name": f"ui_{name}", "api_visibility": "undocumented"}
+
+
 def _field(value, name: str, limit: int) -> str:
     """One text argument of an API call, read with the same bounds as a chat message; a refusal names it."""
     try:
@@ -102,10 +108,12 @@ def build(demo: gr.Blocks, tutor: Tutor, limits: dict) -> None:
 
         pending = gr.State("")
         chat_io = dict(outputs=[chatbot, session], **limits)
-        for trigger in (textbox.submit, send_btn.click):  # take the text, clear the box, then answer
-            trigger(lambda text: ("", text), [textbox], [textbox, pending], api_visibility="private").then(
-                converse, [chatbot, session, pending], api_visibility="private", **chat_io).then(
-                progress_markdown, [session], [progress], api_visibility="private")
+        for n, trigger in enumerate((textbox.submit, send_btn.click)):  # take the text, clear the box, then answer
+            named = n == 0  # the two triggers run the same steps: one named pair is enough for scripts
+            trigger(lambda text: ("", text), [textbox], [textbox, pending],
+                    **(ui_event("take_message") if named else {"api_visibility": "private"})).then(
+                converse, [chatbot, session, pending], **(ui_event("converse") if named else {"api_visibility": "private"}),
+                **chat_io).then(progress_markdown, [session], [progress], api_visibility="private")
 
         def run_command(make_command):
             """A button as a chat command: the same conversation, the same history."""
@@ -113,15 +121,18 @@ def build(demo: gr.Blocks, tutor: Tutor, limits: dict) -> None:
                 yield from converse(history, session, make_command(*args))
             return handler
 
+        # Starting a lesson, a hint and moving on never call the model: they do not queue behind model calls
+        # (a few milliseconds of lesson lookup and SQLite each, so no limit of their own is needed).
+        course_io = dict(outputs=[chatbot, session], concurrency_limit=None)
         buttons = [
-            (start_btn, lambda lesson_id: f"/lesson {lesson_id or ''}".strip(), [lesson]),
-            (hint_btn, lambda: "/hint", []),
-            (next_btn, lambda: "/next", []),
-            (submit_btn, lambda text: f"/submit {text or ''}".strip(), [submission]),
+            ("start", start_btn, lambda lesson_id: f"/lesson {lesson_id or ''}".strip(), [lesson], course_io),
+            ("hint", hint_btn, lambda: "/hint", [], course_io),
+            ("next", next_btn, lambda: "/next", [], course_io),
+            ("submit", submit_btn, lambda text: f"/submit {text or ''}".strip(), [submission], chat_io),
         ]
-        for button, make_command, extra in buttons:
-            button.click(run_command(make_command), [chatbot, session, *extra], api_visibility="private",
-                         **chat_io).then(progress_markdown, [session], [progress], api_visibility="private")
+        for event, button, make_command, extra, io in buttons:
+            button.click(run_command(make_command), [chatbot, session, *extra], **ui_event(event),
+                         **io).then(progress_markdown, [session], [progress], api_visibility="private")
         gr.api(chat, api_name="chat", **limits)
 
         @gpu
@@ -154,8 +165,8 @@ def build(demo: gr.Blocks, tutor: Tutor, limits: dict) -> None:
 
         identity = ([browser_id, name, session], [browser_id, session, progress])
         demo.load(identify, *identity, api_visibility="private")
-        name.blur(identify, *identity, api_visibility="private")
-        refresh_btn.click(progress_markdown, [session], [progress], api_visibility="private")
+        name.blur(identify, *identity, **ui_event("identify"))
+        refresh_btn.click(progress_markdown, [session], [progress], **ui_event("progress"))
 
         def refresh_lessons():
             if tutor.course:
