@@ -12,11 +12,12 @@ from tutor.models.protocol import (
     Inspector,
     Message,
     ModelInfo,
+    answer_mode,
     complete,
     inspectable,
 )
 
-__all__ = ["GREEDY", "ChatModel", "GenerationSettings", "Inspector", "Message", "ModelInfo", "complete",
+__all__ = ["GREEDY", "ChatModel", "GenerationSettings", "Inspector", "Message", "ModelInfo", "answer_mode", "complete",
            "inspectable", "load_model"]
 
 
