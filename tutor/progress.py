@@ -77,6 +77,20 @@ class Progress:
                               (learner, lesson)).fetchall()
         return {r[0] for r in rows}
 
+    def passed_by_lesson(self, learner: str) -> dict[str, set[str]]:
+        """lesson id -> the exercises the learner has passed in it (read-only; for the course outline)."""
+        with closing(self._connect()) as db:
+            rows = db.execute("SELECT DISTINCT lesson, exercise FROM attempts WHERE learner=? AND passed=1",
+                              (learner,)).fetchall()
+        passed: dict[str, set[str]] = {}
+        for lesson, exercise in rows:
+            passed.setdefault(lesson, set()).add(exercise)
+        return passed
+
+    def completed_lessons(self, learner: str) -> set[str]:
+        with closing(self._connect()) as db:
+            return {r[0] for r in db.execute("SELECT lesson FROM completed WHERE learner=?", (learner,))}
+
     def summary(self, learner: str) -> dict:
         """Per lesson and exercise: attempts, best score, passed, hints used; and the completed lessons."""
         with closing(self._connect()) as db:

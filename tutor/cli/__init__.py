@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 
+from tutor.cli import evals as eval_commands
 from tutor.cli import finetune, instruments, lessons, readings, serve
 from tutor.config import Settings
 from tutor.errors import TutorError
@@ -24,7 +25,8 @@ def parser() -> argparse.ArgumentParser:
     lessons.register(sub)
     instruments.register(sub)
     evals = sub.add_parser("eval", help="measure the tutor").add_subparsers(dest="what", required=True)
-    readings.register(sub, evals)
+    readings.register(sub)
+    eval_commands.register(evals)
     finetune.register(sub, evals)
     return p
 

@@ -44,7 +44,7 @@ _BREAK = re.compile(r"[.!?][\"')\]*`]*\s+")
 _ABBREVIATION = re.compile(r"(?:\b(?:e\.g|i\.e|etc|vs|cf|approx|incl|Dr|Mr|Ms|No)|\b[A-Z])\.$")
 _STARTS_SENTENCE = re.compile(r"^[\"'(*`\[A-Z0-9]")
 _ENDS_SENTENCE = re.compile(r"[.!?)\"'`*]$")
-_WORD = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
+_WORD = re.compile(r"[a-z0-9]+")  # "chain-of-thought" is three words, as a learner may type them
 _STOP = frozenset("a an and are as at be by can do does for from how i in is it its me my of on or should that the "
                   "this to what when which why with you your about give me please explain tell more some".split())
 _EXAMPLE = re.compile(r"\b(for example|for instance|such as|e\.g\.|example|suppose|say)\b|[\"“]", re.I)
@@ -73,7 +73,8 @@ def _split_item(item: str) -> list[str]:
     for match in _BREAK.finditer(item):
         end = match.end()
         head = item[start:match.start() + 1].rstrip()
-        if _ABBREVIATION.search(head) or not _STARTS_SENTENCE.match(item[end:end + 1] or "A"):
+        inside_quote = item[start:match.end()].count('"') % 2 == 1  # 'Classify: "I loved it!" Sentiment:'
+        if _ABBREVIATION.search(head) or inside_quote or not _STARTS_SENTENCE.match(item[end:end + 1] or "A"):
             continue
         pieces.append(item[start:end].strip())
         start = end
@@ -108,8 +109,18 @@ def split_sentences(text: str) -> list[str]:
     return out
 
 
-def candidates(passages: list) -> list[Sentence]:
-    """Every usable sentence: whole (not cut by the chunk overlap), at least 4 words, not a list intro."""
+def asks_example(text: str) -> bool:
+    return bool(_ASKS_EXAMPLE.search(text))
+
+
+def _plain_words(text: str) -> str:
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def candidates(passages: list, avoid: str = "") -> list[Sentence]:
+    """Every usable sentence: whole (not cut by the chunk overlap), at least 4 words, not a list intro, and not
+    already in ``avoid`` (the previous answer, for a follow-up)."""
+    shown = _plain_words(avoid)
     found = []
     for n, passage in enumerate(passages):
         pieces = split_sentences(passage.text)
@@ -117,6 +128,8 @@ def candidates(passages: list) -> list[Sentence]:
             cut_start = i == 0 and not _STARTS_SENTENCE.match(text)
             cut_end = i == len(pieces) - 1 and not _ENDS_SENTENCE.search(text)
             if cut_start or cut_end or text.endswith(":") or len(text.split()) < 4:
+                continue
+            if shown and _plain_words(text) in shown:
                 continue
             found.append(Sentence(text, n, i))
     return found
@@ -131,7 +144,8 @@ def _defines(sentence: str, term: set[str]) -> bool:
     """Does the sentence open with the term asked about and say what it is ("A hallucination is ...",
     "**Few-shot inference** includes several examples")? Half the term's stems are enough: learners say
     "few-shot prompting" where the reading says "few-shot inference"."""
-    opening = _stems(" ".join(sentence.replace("*", "").split()[:6]))
+    words = [w for w in _WORD.findall(sentence.lower()) if w not in ("a", "an", "the")]
+    opening = _stems(" ".join(words[:len(term) + 2]))
     return bool(term) and 2 * len(term & opening) >= len(term) and bool(
         re.search(r"\b(is|are|means|refers|stands|called|includes|keeps|asks|uses|gives)\b", sentence))
 
@@ -165,14 +179,15 @@ def score(query: str, sentences: list[Sentence], passages: list,
     return COSINE * cosine + OVERLAP * overlap + HEADING * heading + PRIOR * prior + bonus, vectors
 
 
-def select(query: str, passages: list, wants_example: bool | None = None, broad: bool | None = None) -> list[Sentence]:
-    """The sentences of the answer, in reading order."""
-    pool = candidates(passages)
+def select(query: str, passages: list, wants_example: bool | None = None, broad: bool | None = None,
+           avoid: str = "", limit: int | None = None) -> list[Sentence]:
+    """The sentences of the answer, in reading order; ``limit`` overrides how many at most."""
+    pool = candidates(passages, avoid)
     if not pool:
         return []
     wants_example = bool(_ASKS_EXAMPLE.search(query)) if wants_example is None else wants_example
     broad = bool(_BROAD.search(query)) if broad is None else broad
-    limit = MAX_BROAD if broad else MAX_SENTENCES
+    limit = limit or (MAX_BROAD if broad else MAX_SENTENCES)
     scores, vectors = score(query, pool, passages, wants_example)
     chosen: list[int] = []
     remaining = set(range(len(pool)))

@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Iterator, Protocol
 
 from tutor import prompts
 from tutor.errors import TutorError
-from tutor.models import GREEDY, ChatModel, GenerationSettings, complete
-from tutor.readings.extractive import compose
+from tutor.models import GREEDY, ChatModel, GenerationSettings, answer_mode, complete
+from tutor.readings.extractive import asks_example, compose
 
 if TYPE_CHECKING:
     from tutor.readings.retrieval import Passage
@@ -181,21 +181,24 @@ class AnswerStream:
 
     def __init__(self, question: str, retriever: Retriever, model: ChatModel | None, k: int = 3,
                  system: str | None = None, min_score: float = RELEVANCE_THRESHOLD,
-                 settings: GenerationSettings = ANSWER_SETTINGS, mode: str = "generative",
-                 history: list | None = None, query: str | None = None):
+                 settings: GenerationSettings = ANSWER_SETTINGS, mode: str = "extractive",
+                 history: list | None = None, query: str | None = None, avoid: str = ""):
         question = " ".join((question or "").split())
         if not re.search(r"\w", question):
             raise TutorError("The question is empty: type what you would like to know about the readings.")
-        if mode not in ("extractive", "generative"):
-            raise TutorError(f"Unknown answer mode {mode!r}: use extractive or generative (TUTOR_ANSWER_MODE).")
+        if mode not in ("auto", "extractive", "generative"):
+            raise TutorError(f"Unknown answer mode {mode!r}: use auto, extractive or generative (TUTOR_ANSWER_MODE).")
         self.question = question[:MAX_QUESTION_CHARS]
         self.query = " ".join((query or question).split())[:MAX_QUESTION_CHARS]
         self.retriever, self.model, self.k, self.mode = retriever, model, k, mode
         self.system, self.min_score, self.settings = system, min_score, settings
         self.history = list(history or [])
+        self.avoid = avoid  # text already shown (the last reply): a follow-up answer does not repeat its sentences
         self.answer: Answer | None = None
 
     def __iter__(self) -> Iterator[str]:
+        if self.mode == "auto":  # decided late, so a question the readings do not cover never loads a model
+            self.mode = answer_mode("auto", self.model.info) if self.model is not None else "extractive"
         # Extractive answers choose among more passages' sentences (and cite only those they use).
         found = self.retriever.search(self.query, k=max(self.k, EXTRACTIVE_POOL) if self.mode == "extractive" else self.k)
         passages = covered(found, self.query, self.min_score)
@@ -209,7 +212,7 @@ class AnswerStream:
             yield from self._generative(passages)
 
     def _extractive(self, passages: list) -> Iterator[str]:
-        text, cited = compose(self.query, passages)
+        text, cited = compose(self.query, passages, avoid=self.avoid, wants_example=asks_example(self.question) or None)
         if not text:
             self.answer = Answer(NO_SENTENCES, passages[:self.k], mode="extractive")
         else:
@@ -239,6 +242,13 @@ class AnswerStream:
         self.answer = Answer(text, passages, grounded, round(support, 3), verdict, "generative", dropped)
         if dropped:
             yield DROPPED_NOTE.format(n=dropped, s="" if dropped == 1 else "s")
+
+
+def explain(retriever: Retriever, query: str, sentences: int = 2) -> tuple[str, list]:
+    """A couple of cited sentences from the readings about ``query`` (for hints), or ("", []) when the readings
+    do not cover it."""
+    passages = covered(retriever.search(query, k=EXTRACTIVE_POOL), query)
+    return compose(query, passages, limit=sentences) if passages else ("", [])
 
 
 def supports(sentence: str, passages: list, question: str = "") -> bool:
@@ -297,7 +307,7 @@ def format_sources(result: Answer) -> str:
 class Answerer:
     """What tutor.Tutor calls for a free question: streams the answer, then the label and the sources."""
 
-    def __init__(self, retriever: Retriever, model: ChatModel | None, k: int = 3, mode: str = "extractive",
+    def __init__(self, retriever: Retriever, model: ChatModel | None, k: int = 3, mode: str = "auto",
                  max_new_tokens: int = ANSWER_SETTINGS.max_new_tokens):
         self.retriever, self.model, self.k, self.mode = retriever, model, k, mode
         self.settings = ANSWER_SETTINGS.with_(max_new_tokens=max_new_tokens)
@@ -307,9 +317,15 @@ class Answerer:
         return len(sources()) if sources else 0
 
     def stream(self, question: str, system: str | None = None, history: list | None = None,
-               query: str | None = None) -> AnswerStream:
+               query: str | None = None, avoid: str = "") -> AnswerStream:
         return AnswerStream(question, self.retriever, self.model, self.k, system=system, settings=self.settings,
-                            mode=self.mode, history=history, query=query)
+                            mode=self.mode, history=history, query=query, avoid=avoid)
+
+    notes = staticmethod(format_sources)
+
+    def covers(self, query: str) -> bool:
+        """Whether the readings hold passages relevant enough to answer ``query`` from."""
+        return bool(covered(self.retriever.search(query, k=EXTRACTIVE_POOL), query))
 
     def __call__(self, question: str, system: str | None = None, history: list | None = None,
                  query: str | None = None) -> Iterator[str]:

@@ -317,6 +317,10 @@ class Retriever:
     def sources(self) -> list[str]:
         return sorted({meta["source"] for _, meta in self._chunks.values()})
 
+    def headings(self) -> list[str]:
+        """Every section heading (the last part of each heading path), e.g. "Why models hallucinate"."""
+        return sorted({meta["heading"].split(" > ")[-1] for _, meta in self._chunks.values() if meta["heading"]})
+
     def search(self, query: str, k: int = 3) -> list[Passage]:
         """The ``k`` most relevant passages, best first. Any text is accepted; text without words is an error."""
         query = " ".join(query.split())[:MAX_QUERY_CHARS]
