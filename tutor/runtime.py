@@ -55,7 +55,7 @@ def build_moves(course, retriever):
         def relevance(text: str) -> float:
             hits = retriever.search(text, k=1)
             return hits[0].score if hits else 0.0
-    return Classifier(texts, relevance=relevance)
+    return Classifier(texts, relevance=relevance, terms=retriever.terms() if retriever is not None else set())
 
 
 def build_tutor(settings: Settings, model: ChatModel | None = None) -> Tutor:

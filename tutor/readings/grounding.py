@@ -38,6 +38,7 @@ from tutor import prompts
 from tutor.errors import TutorError
 from tutor.models import GREEDY, ChatModel, GenerationSettings, answer_mode, complete
 from tutor.readings.extractive import asks_example, compose
+from tutor.readings.queries import technical_terms
 
 if TYPE_CHECKING:
     from tutor.readings.retrieval import Passage
@@ -53,8 +54,7 @@ LABELS = ("not supported", "partly", "grounded")  # weakest first: the combined 
 # course ("What is the best programming language for web design?" 0.46) pass this cut; in the chat the tutoring
 # moves (tutor.tutoring.moves) catch most of them first.
 RELEVANCE_THRESHOLD = 0.29
-# A technical term: a word with a digit or an inner capital ("NF4", "QLoRA", "LangChain", "GPT-3", "FP32").
-_TERM = re.compile(r"\b(?=\w*(?:\d|[a-z][A-Z]|[A-Z]{2}))[\w-]{2,}\b")
+
 # Lexical cut-offs, measured on the 57 hand-written supported answers in datasets/tutor_sft/sources/grounded.yaml:
 # against their own passages 72% reach 0.7 and all reach 0.5; the same answers against another topic's passages
 # reach 0.7 in 2% of cases and 0.5 in 9%. Paraphrase keeps good answers below 1.0, hence not higher cut-offs.
@@ -169,7 +169,7 @@ def covered(passages: list, question: str, min_score: float = RELEVANCE_THRESHOL
     if kept:
         return kept
     asked = {w.lower() for w in re.findall(r"[\w-]{2,}", question)}
-    return [p for p in passages if asked & {t.lower() for t in _TERM.findall(p.text + " " + p.heading)}]
+    return [p for p in passages if asked & technical_terms(p.text + " " + p.heading)]
 
 
 class AnswerStream:

@@ -51,6 +51,9 @@ EXPANSIONS = [
     (r"\bnot (in|from) (the|my) (docs|documents|sources)\b|\bnothing relevant\b", "threshold not covered refuse"),
 ]
 _EXPANSIONS = [(re.compile(pattern), terms) for pattern, terms in EXPANSIONS]
+# A technical term: 3+ characters with a letter and a digit, an inner capital or two capitals ("NF4", "QLoRA",
+# "LangChain", "RLHF", "GPT-3"). Plain numbers ("2023") and two-letter words ("AI") are not.
+_TERM = re.compile(r"\b(?=[\w-]*[A-Za-z])(?=\w*(?:\d|[a-z][A-Z]|[A-Z]{2}))[\w-]{3,}\b")
 _TOKEN = re.compile(r"[\w/#`']+|[^\w\s]")
 
 
@@ -65,3 +68,8 @@ def expand(query: str) -> str:
     lowered = text.lower()
     extra = [terms for pattern, terms in _EXPANSIONS if pattern.search(lowered)]
     return " ".join([text, *extra])
+
+
+def technical_terms(text: str) -> set[str]:
+    """The technical terms in ``text``, lower-cased: what a short question may name ("whats qlora")."""
+    return {t.lower() for t in _TERM.findall(text)}

@@ -39,7 +39,7 @@ from tqdm import tqdm
 from tutor.config import Settings
 from tutor.errors import TutorError
 from tutor.readings.embeddings import SkipFile, WordLlamaEmbeddings, file_fingerprint, read_pdf, read_reading, scan
-from tutor.readings.queries import expand
+from tutor.readings.queries import expand, technical_terms
 
 log = logging.getLogger(__name__)
 
@@ -316,6 +316,10 @@ class Retriever:
 
     def sources(self) -> list[str]:
         return sorted({meta["source"] for _, meta in self._chunks.values()})
+
+    def terms(self) -> set[str]:
+        """The technical terms the readings use ("qlora", "nf4", "rlhf"), lower-cased."""
+        return set().union(*(technical_terms(text) for text, _ in self._chunks.values()))
 
     def headings(self) -> list[str]:
         """Every section heading (the last part of each heading path), e.g. "Why models hallucinate"."""

@@ -59,30 +59,37 @@ SAYS_STUCK = [
 HELP_COSINE = 0.5
 # A question this close (cosine) to some course heading or lesson objective is about the course even when the
 # search scores it low (a two-word question scores low on BM25); measured on the dev messages, course
-# questions reach 0.36 to 0.79 and everyday ones 0.14 to 0.34 against the course texts.
-COURSE_COSINE = 0.45
+# questions reach 0.36 to 0.79 and everyday ones 0.14 to 0.34 against the course texts. Below COURSE_FLOOR a
+# question is off-topic even when the search finds words it shares with the readings ("a good gym routine").
+COURSE_COSINE, COURSE_FLOOR = 0.45, 0.3
 
 _GREETING = re.compile(
     r"^(?:(?:hi|hii+|hello|hey|heya|yo|hiya|howdy|good (?:morning|afternoon|evening|night)|morning|"
     r"thanks?(?: you)?(?: (?:so|very) much)?|thx|ty|tysm|cheers|great|cool|nice|awesome|ok(?:ay)?|k|kk|got it|"
     r"understood|i see|makes sense|perfect|lol|haha+|bye|goodbye|see (?:you|ya)|cya|that helped|sure|yes|yep|"
-    r"alright|wow|ada|there|everyone|again|that helps)\b[\s,.!?:;)(-]*)+", re.I)
+    r"alright|wow|ada|there|everyone|again|that helps|how are you|how'?s it going|what'?s up|sup)\b[\s,.!?:;)(-]*)+",
+    re.I)
 _SOLUTION = re.compile(
     r"\b(?:give|show|tell|send|paste|write|provide|reveal|gimme|post|share)\b(?:\s+\w+){0,5}?\s+"
-    r"(?:the |a |your |my )?(?:correct |right |model |full |finished |complete |whole |final |actual )*"
-    r"(?:answer|solution|prompt|version|thing)s?\b"
+    r"(?:what )?(?:the |a |your |my )?(?:correct |right |model |full |finished |complete |whole |final |actual |"
+    r"expected |perfect )*(?:answer|solution|prompt|version|thing|format|trace|template)s?\b"
+    r"|\b(?:write|fill|do|finish|complete|make|solve|fix)\b.{0,30}\bfor me\b|\bwrite me (?:a|the) (?:prompt|answer)\b"
     r"|\bwhat(?:'s| is|s) the (?:correct |right |model |actual )?(?:answer|solution|prompt)\b"
     r"|\b(?:just|pls|please) (?:do|write|solve|finish) it\b|\bdo it for me\b|\bfor me\b.*\b(?:prompt|answer)\b"
     r"|\bwhat (?:should|do) i (?:write|put)\b(?: exactly)?|\bwhat to (?:put|write)\b|^\W*(?:answer|solution)\W*$"
     r"|\b(?:answer|solution) (?:to|of|for) (?:this|the) (?:exercise|task|one|question)\b|\bi give up\b"
     r"|\b(?:do|solve|finish|complete) (?:this|the|my) (?:exercise|task|one|assignment|homework)(?: for me)?\b"
-    r"|\b(?:prompt|answer)s? (?:that |which )?(?:would|will|does|can) pass\b", re.I)
+    r"|\b(?:prompt|answer)s? (?:that |which )?(?:would|will|does|can) pass\b|\b(?:you|u) do it\b"
+    r"|\b(?:solution|answer)s?\b.{0,20}\b(?:please|pls|plz|now)\b|\b(?:please|pls|plz|need|want)\b.{0,20}\b(?:solution|answer)s?\W*$",
+    re.I)
 _STUCK = re.compile(
-    r"\bstuck\b|\bno idea\b|\bidk\b|\bdon'?t (?:get|understand|know|see)\b|\bconfus\w*|\bi'?m lost\b|\blost\b$|"
+    r"\bstuck\b|\bno idea\b|\bidk\b|\b(?:don'?t|do not|didn'?t|did not|can'?t|cannot) (?:get|understand|know|see|follow)\b|"
+    r"\bconfus\w*|\bi'?m lost\b|\blost\b$|\bwhat else\b|\bhelp\b.{0,20}\b(?:this|it|the (?:exercise|task|question))\b|"
     r"\bhint\b|\bwhat am i (?:missing|doing wrong)\b|\bwhat did i do wrong\b|\bwhat'?s wrong\b|\bwhat is wrong\b|"
     r"\bwhy (?:did|does|is|isn'?t|doesn'?t)\b.{0,30}\b(?:fail\w*|wrong|pass\w*|work\w*)\b|\bwhere do i (?:even )?start\b|"
     r"\bhow do i (?:start|begin|continue|do this)\b|\bwhat now\b|\bnot passing\b|\bkeeps? failing\b|"
-    r"\bmissing\b.{0,30}\b(?:prompt|answer)\b|\b(?:prompt|answer)\b.{0,30}\bmissing\b|\bhow to continue\b|"
+    r"\bmy (?:prompt|answer)\b.{0,30}\bmissing\b|\bmissing\b.{0,20}\b(?:in|from) my (?:prompt|answer)\b|"
+    r"\bwhat(?:'s| is) missing\b|\bhow to continue\b|"
     r"\bis (?:this|it|that|mine) (?:right|ok|okay|correct|good)\W*$|\bcan'?t (?:figure|work) (?:this |it )?out\b|"
     r"\bnot sure what\b|\bwhat (?:the (?:checker|grader|task|exercise)|it) (?:wants|expects|is asking)\b|"
     r"\bstill (?:no|not|fails?|failing|wrong)\b|\btried\b.{0,20}\b(?:times|again|everything)\b", re.I)
@@ -120,10 +127,12 @@ class Classifier:
     best score for a text, or None when there is no index."""
 
     def __init__(self, course_texts: list[str], embed: Callable | None = None,
-                 relevance: Callable[[str], float] | None = None, relevance_cut: float = 0.29):
+                 relevance: Callable[[str], float] | None = None, relevance_cut: float = 0.29,
+                 terms: set[str] = frozenset()):
+        """``terms``: the readings' technical terms, lower-cased ("rlhf", "qlora"): naming one is on-topic."""
         if embed is None:
             from tutor.readings.embeddings import embed
-        self.embed, self.relevance, self.relevance_cut = embed, relevance, relevance_cut
+        self.embed, self.relevance, self.relevance_cut, self.terms = embed, relevance, relevance_cut, set(terms)
         self.course = embed(list(course_texts) or ["prompt engineering"])
         self.everyday = embed(EVERYDAY)
         self.help = {"solution_request": embed(ASKS_FOR_SOLUTION), "stuck": embed(SAYS_STUCK)}
@@ -132,7 +141,8 @@ class Classifier:
         """``exercise``: the one in progress (a tutor.lessons.Exercise), or None outside an exercise."""
         text = " ".join(message.split()) if "\n" not in message else message.strip()
         wants_example = bool(re.search(r"\bexamples?\b|\bfor instance\b|\bshow me\b", text, re.I))
-        if exercise is not None and self._is_attempt(text, exercise):
+        asks_for_it = "{input}" not in text and bool(_SOLUTION.search(text))  # "write me a prompt that passes"
+        if exercise is not None and not asks_for_it and self._is_attempt(text, exercise):
             return Intent("attempt", _INTRO.sub("", text, count=1).strip(), bool(_CHECK_REQUEST.search(text)))
         rest = _GREETING.sub("", text, count=1).strip() if _GREETING.match(text) else text
         if not _WORD.search(rest) or (len(rest) <= 3 and not rest.isalnum()):
@@ -154,8 +164,10 @@ class Classifier:
             return True
         if exercise.kind == "prompt":  # a prompt addressed to the model, at least a sentence long
             return words >= 8 and not question and bool(_IMPERATIVE.match(body) or body.count("\n") >= 2)
-        # an answer: a few sentences of statement, or anything introduced as "my answer:"
-        return (words >= 15 and not question) or (body != text and words >= 5)
+        # an answer: a few sentences of statement, text laid out with markup ("[INST]", "###", "Thought:"), or
+        # anything introduced as "my answer:"
+        marked_up = len(re.findall(r"[\[\]<>#]|^\w+:", body, re.M)) >= 4
+        return (words >= 15 and not question) or (marked_up and not question) or (body != text and words >= 5)
 
     @staticmethod
     def _is_followup(text: str, history: list[dict] | None) -> bool:
@@ -174,6 +186,9 @@ class Classifier:
             return helper
         if everyday > course:
             return "off_topic"
+        if self.terms & {w.lower() for w in _WORD.findall(text)}:  # "what does rlhf stand for"
+            return "concept"
         searched = self.relevance(text) if self.relevance is not None else None
-        on_topic = course >= COURSE_COSINE or (searched is not None and searched >= self.relevance_cut)
+        on_topic = course >= COURSE_COSINE or (course >= COURSE_FLOOR and searched is not None
+                                               and searched >= self.relevance_cut)
         return "concept" if on_topic else "off_topic"
