@@ -1,7 +1,7 @@
 """The embedded default, for real: streaming, settings, stop sequences, context budget."""
 import pytest
 
-from tutor.models import GenerationSettings, complete
+from tutor.models import GenerationSettings, answer_mode, complete
 
 pytestmark = pytest.mark.model
 
@@ -66,6 +66,8 @@ def test_old_turns_are_dropped_before_the_question(chat_model):
 def test_info_tells_what_is_loaded(chat_model):
     info = chat_model.info
     assert "SmolLM2-135M" in info.name and info.device == "cpu" and info.context_window == 8192
+    assert 100_000_000 < info.parameters < 200_000_000  # SmolLM2-135M: TUTOR_ANSWER_MODE=auto answers extractively
+    assert answer_mode("auto", info) == "extractive"
     assert info.extra["source"].endswith(tuple("0123456789"))
 
 

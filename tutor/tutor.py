@@ -57,7 +57,8 @@ class Session:
     last_failed: tuple = ()  # tutor.tutoring.hints.Miss per failed check of the last graded attempt
     hint_focus: str = ""  # the failed check the graduated hints are about...
     hint_step: int = 0  # ...and how far they have gone (1 question, 2 specific, 3 example)
-    topic: str = ""  # the last question answered from the readings: what a follow-up refers to
+    topic: str = ""  # the last question answered from the readings: what a follow-up refers to...
+    topic_sources: tuple = ()  # ...and the reading that answer quoted first
     last_move: str = ""  # the intent of the last free message (tutor.tutoring.moves)
 
 
@@ -144,14 +145,15 @@ class Tutor:
             else:
                 yield replies.offer_to_grade(exercise)
         elif intent.name in ("greeting", "off_topic"):
-            yield replies.redirect(intent, lesson, exercise, self.course)
+            yield replies.redirect(intent, lesson, exercise)
         elif intent.name == "followup" and previous in AFTER_HELP and exercise is not None:
             yield self.help(session, lesson, False)  # "why?" after a hint or a failed attempt: the next hint
         else:
             followup = intent.name == "followup"
             query = replies.resolve(intent.rest or message, history, session, followup)
             avoid = replies.recent_replies(replies.plain(history)) if followup else ""  # "more please": new sentences
-            yield from self.answer(message, history, session, query, exercise, lesson, avoid)
+            within = session.topic_sources if followup else ()
+            yield from self.answer(message, history, session, query, exercise, lesson, avoid, within)
 
     def help(self, session: Session, lesson, asked_for_solution: bool) -> str:
         if self.course is None or lesson is None:
@@ -170,17 +172,21 @@ class Tutor:
         )
 
     def answer(self, question: str, history: list[Message], session: Session, query: str | None = None,
-               exercise=None, lesson=None, avoid: str = "") -> Iterator[str]:
+               exercise=None, lesson=None, avoid: str = "", within: tuple = ()) -> Iterator[str]:
         """An answer from the readings (or the model alone without them), guarded against giving away the
         exercise's solution, then a line tying it to the exercise and a next step."""
         system = self.system_prompt(session)
-        if self.answerer is None:
-            yield from self.converse(system, question, history)
+        if self.answerer is None:  # no readings index: the model alone, still guarded during an exercise
+            if exercise is None:
+                yield from self.converse(system, question, history)
+            else:
+                text, cut = guard("".join(self.converse(system, question, history)), exercise.solution)
+                yield text + (replies.GUARDED if cut else "")
             return
         query = query or question
         if lesson is not None and not self.answerer.covers(query):  # try the lesson's own vocabulary too
             query = f"{query} ({', '.join(lesson.reading_topics)})"
-        stream = self.answerer.stream(question, system, replies.plain(history), query, avoid)
+        stream = self.answerer.stream(question, system, replies.plain(history), query, avoid, within)
         parts = []
         for chunk in stream:  # during an exercise the text is held back until the guard has read it all
             parts.append(chunk)
@@ -191,7 +197,7 @@ class Tutor:
             text, cut = guard("".join(parts), exercise.solution)
             yield text + (replies.GUARDED if cut else "")
         if result.sources:
-            session.topic = query
+            session.topic, session.topic_sources = query, (result.sources[0].source,)
         cited = {p.source for p in result.sources}
         related = lesson is not None and bool(cited & set(self.readings_of(lesson)))
         yield replies.after_answer(result, lesson, exercise, session, related, self.practise(result))

@@ -25,6 +25,7 @@ import numpy as np
 from nltk.stem import PorterStemmer
 
 from tutor.readings.embeddings import embed
+from tutor.readings.queries import expand
 
 COSINE, OVERLAP, PRIOR, HEADING = 0.5, 0.35, 0.15, 0.15
 DEFINITION_BONUS, EXAMPLE_BONUS = 0.15, 0.2
@@ -36,7 +37,8 @@ _DANGLING = re.compile(r"^(it|this|that|these|those|they|such|both|so|then|even|
 DUPLICATE_COSINE = 0.9
 MIN_SENTENCES, MAX_SENTENCES, MAX_BROAD = 2, 4, 6
 MAX_CHARS = 900  # ~150 words: a short answer that still fits several sentences
-# A sentence scoring under this share of the best one is off the point; it is used only to reach two sentences.
+# A sentence scoring under this share of the best one is off the point; it is used only to reach two sentences,
+# and only from the reading the best sentence comes from.
 KEEP_RATIO = 0.6
 _MARKER = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
 _BOLD_LEAD = re.compile(r"^\*\*([^*]{1,80}?)[.:]?\*\*[.:]\s+(.+)$|^\*\*([^*]{1,80}?)[.:]\*\*\s+(.+)$")
@@ -188,7 +190,7 @@ def select(query: str, passages: list, wants_example: bool | None = None, broad:
     wants_example = bool(_ASKS_EXAMPLE.search(query)) if wants_example is None else wants_example
     broad = bool(_BROAD.search(query)) if broad is None else broad
     limit = limit or (MAX_BROAD if broad else MAX_SENTENCES)
-    scores, vectors = score(query, pool, passages, wants_example)
+    scores, vectors = score(expand(query), pool, passages, wants_example)  # "make stuff up" means "hallucinate"
     chosen: list[int] = []
     remaining = set(range(len(pool)))
     while remaining and len(chosen) < limit:
@@ -200,8 +202,11 @@ def select(query: str, passages: list, wants_example: bool | None = None, broad:
 
         best = max(remaining, key=effective)
         remaining.discard(best)
-        if len(chosen) >= MIN_SENTENCES and effective(best) < KEEP_RATIO * scores[chosen[0]]:
+        weak = chosen and effective(best) < KEEP_RATIO * scores[chosen[0]]
+        if weak and len(chosen) >= MIN_SENTENCES:
             break
+        if weak and passages[pool[best].passage].source != passages[pool[chosen[0]].passage].source:
+            continue  # a weak sentence may fill the answer up to two only from the same reading as the best one
         if sum(len(pool[j].text) for j in chosen) + len(pool[best].text) > MAX_CHARS and chosen:
             break
         if any(float(vectors[best] @ vectors[j]) > DUPLICATE_COSINE for j in chosen):

@@ -182,7 +182,7 @@ class AnswerStream:
     def __init__(self, question: str, retriever: Retriever, model: ChatModel | None, k: int = 3,
                  system: str | None = None, min_score: float = RELEVANCE_THRESHOLD,
                  settings: GenerationSettings = ANSWER_SETTINGS, mode: str = "extractive",
-                 history: list | None = None, query: str | None = None, avoid: str = ""):
+                 history: list | None = None, query: str | None = None, avoid: str = "", within: tuple = ()):
         question = " ".join((question or "").split())
         if not re.search(r"\w", question):
             raise TutorError("The question is empty: type what you would like to know about the readings.")
@@ -194,14 +194,18 @@ class AnswerStream:
         self.system, self.min_score, self.settings = system, min_score, settings
         self.history = list(history or [])
         self.avoid = avoid  # text already shown (the last reply): a follow-up answer does not repeat its sentences
+        self.within = tuple(within)  # a follow-up stays in the readings the last answer came from, when it can
         self.answer: Answer | None = None
 
     def __iter__(self) -> Iterator[str]:
         if self.mode == "auto":  # decided late, so a question the readings do not cover never loads a model
             self.mode = answer_mode("auto", self.model.info) if self.model is not None else "extractive"
-        # Extractive answers choose among more passages' sentences (and cite only those they use).
-        found = self.retriever.search(self.query, k=max(self.k, EXTRACTIVE_POOL) if self.mode == "extractive" else self.k)
-        passages = covered(found, self.query, self.min_score)
+        # Extractive answers choose among more passages' sentences (and cite only those they use); a follow-up,
+        # which must not repeat what was said, looks further.
+        pool = (2 if self.avoid else 1) * EXTRACTIVE_POOL if self.mode == "extractive" else self.k
+        passages = covered(self.retriever.search(self.query, k=max(self.k, pool)), self.query, self.min_score)
+        same_topic = [p for p in passages if p.source in self.within]
+        passages = same_topic or passages
         if not passages:
             self.answer = Answer(NOT_COVERED, mode=self.mode)
             yield NOT_COVERED
@@ -317,9 +321,9 @@ class Answerer:
         return len(sources()) if sources else 0
 
     def stream(self, question: str, system: str | None = None, history: list | None = None,
-               query: str | None = None, avoid: str = "") -> AnswerStream:
+               query: str | None = None, avoid: str = "", within: tuple = ()) -> AnswerStream:
         return AnswerStream(question, self.retriever, self.model, self.k, system=system, settings=self.settings,
-                            mode=self.mode, history=history, query=query, avoid=avoid)
+                            mode=self.mode, history=history, query=query, avoid=avoid, within=within)
 
     notes = staticmethod(format_sources)
 

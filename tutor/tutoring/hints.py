@@ -172,7 +172,10 @@ class Coach:
         if not candidates:
             return _no_more(exercise)
         vectors = self.embed([f"{text} {why}" for text, why, _ in candidates])
-        best = candidates[int(np.argmax(vectors @ self.embed([about])[0]))]
+        # The lesson's own worked example teaches this very technique, so it wins when it is not too close to
+        # the solution (0.15 is about the cosine gap between a related and an unrelated example).
+        closeness = vectors @ self.embed([about])[0] + np.array([0.15 * (c[2] == lesson.title) for c in candidates])
+        best = candidates[int(np.argmax(closeness))]
         return (f"Here is a prompt for a **different task** (from the lesson *{best[2]}*) that shows the "
                 f"technique:\n\n```\n{best[0]}\n```\n\nWhy it works: {best[1]}")
 

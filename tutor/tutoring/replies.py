@@ -41,7 +41,7 @@ def next_step(lesson, exercise) -> str:
             "*what are delimiters for?*")
 
 
-def redirect(intent, lesson, exercise, course) -> str:
+def redirect(intent, lesson, exercise) -> str:
     """One friendly line for a greeting, thanks or an off-topic message, then back to the lesson."""
     if intent.name == "off_topic":
         opening = ("That is outside this course, so I will leave it there: I can only help with prompting and how "
@@ -75,10 +75,10 @@ def last_question(history: list[dict]) -> str:
     return ""
 
 
-def recent_replies(history: list[dict], turns: int = 3) -> str:
+def recent_replies(history: list[dict], replies: int = 3) -> str:
     """The tutor's last few replies, joined: what a follow-up answer should not repeat."""
-    return "\n".join(str(m.get("content") or "") for m in history if m.get("role") == "assistant")[-8_000:] \
-        if turns else ""
+    said = [str(m.get("content") or "") for m in history if m.get("role") == "assistant"]
+    return "\n".join(said[-replies:])
 
 
 def plain(history: list[dict]) -> list[dict]:
