@@ -1,4 +1,6 @@
 """The app served on a free port and scripted through gradio_client, as another program would."""
+import re
+
 import pytest
 from gradio_client import Client
 
@@ -101,8 +103,10 @@ def test_an_api_session_follows_a_lesson_over_several_calls(served):
     stuck = client.predict("I'm stuck", None, sid, api_name="/chat")  # aimed at what the attempt missed
     assert "delimiters" in stuck and "?" in stuck and "**Next:**" in stuck
     # the server's copy of the conversation resolves a follow-up when the client sends no history
-    client.predict("what is few-shot prompting?", None, sid, api_name="/chat")
-    assert "in-context-learning.md" in client.predict("example please", None, sid, api_name="/chat")
+    first = client.predict("what is few-shot prompting?", None, sid, api_name="/chat")
+    reading = re.search(r"<summary>\[1\] (\S+\.md)", first).group(1)
+    follow = client.predict("example please", None, sid, api_name="/chat")
+    assert f"] {reading}" in follow and "example" in follow.lower()  # the same reading, and an example
     # a call without a session id is a one-off: it knows nothing of the lesson
     assert "no exercise" in client.predict("/hint", api_name="/chat").lower()
 

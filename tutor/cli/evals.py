@@ -51,6 +51,7 @@ def cmd_eval_answers(args, settings: Settings) -> int:
 
     retriever = _retriever(settings)
     rows = [json.loads(line) for line in Path(args.questions).read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if args.split in ("all", r.get("split", "dev"))]
     model = None
     if args.mode != "extractive":
         from tutor.models import load_model
@@ -133,6 +134,7 @@ def register(evals) -> None:
     s = evals.add_parser("answers", help="key facts of reference answers found in the tutor's answers, per split")
     s.add_argument("--questions", default=str(DATA / "course_answers.jsonl"))
     s.add_argument("--mode", choices=("extractive", "generative"), default="extractive")
+    s.add_argument("--split", default="all", help="dev, test or all")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_eval_answers)
 

@@ -128,7 +128,7 @@ def candidates(passages: list, avoid: str = "") -> list[Sentence]:
         pieces = split_sentences(passage.text)
         for i, text in enumerate(pieces):
             cut_start = i == 0 and not _STARTS_SENTENCE.match(text)
-            cut_end = i == len(pieces) - 1 and not _ENDS_SENTENCE.search(text)
+            cut_end = not _ENDS_SENTENCE.search(text)  # cut by the chunk's end, or a list item ending in ","
             if cut_start or cut_end or text.endswith(":") or len(text.split()) < 4:
                 continue
             if shown and _plain_words(text) in shown:
@@ -212,10 +212,28 @@ def select(query: str, passages: list, wants_example: bool | None = None, broad:
         if any(float(vectors[best] @ vectors[j]) > DUPLICATE_COSINE for j in chosen):
             continue
         chosen.append(best)
+    chosen = _with_antecedents(chosen, pool, limit)
     group_rank = {}
     for i in chosen:  # passages in the order of their best chosen sentence
         group_rank.setdefault(pool[i].passage, len(group_rank))
     return sorted((pool[i] for i in chosen), key=lambda s: (group_rank[s.passage], s.position))
+
+
+def _with_antecedents(chosen: list[int], pool: list[Sentence], limit: int) -> list[int]:
+    """A chosen sentence that leans on the one before it ("This is catastrophic forgetting.") brings that one
+    along, so the answer says what "this" is; without room for it (``limit``, MAX_CHARS), it goes."""
+    where = {(s.passage, s.position): i for i, s in enumerate(pool)}
+    out = list(chosen)
+    for i in chosen:
+        before = where.get((pool[i].passage, pool[i].position - 1))
+        if not _DANGLING.match(pool[i].text) or before is None or before in out:
+            continue
+        room = len(out) < limit and sum(len(pool[j].text) for j in out) + len(pool[before].text) <= MAX_CHARS
+        if room:
+            out.insert(out.index(i), before)
+        elif len(out) > MIN_SENTENCES:
+            out.remove(i)
+    return out
 
 
 def cite(sentences: list[Sentence], numbers: dict[int, int]) -> str:
