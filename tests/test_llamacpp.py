@@ -44,6 +44,14 @@ def test_auto_picks_llama_cpp_for_a_gguf_on_cpu_only():
     assert resolve_backend(Settings.from_env({}, model="/models/x.gguf", device="cpu")) == "llamacpp"
 
 
+def test_the_window_holds_the_longest_prompt_and_reply_only():
+    from tutor.models.llamacpp import context_size
+
+    assert context_size(Settings.from_env({}), trained=8192) == 3072  # 2,048 prompt + 1,024 reply tokens
+    assert context_size(Settings.from_env({}, max_prompt_tokens=2500), trained=8192) == 4096  # rounded up
+    assert context_size(Settings.from_env({}, max_prompt_tokens=30_000), trained=8192) == 8192  # never past training
+
+
 def test_prompts_and_tokens_match_transformers(llamacpp_chat_model, hf_chat_model):
     """Same chat template, same system-role rule, same token ids: the adapter sees what it was trained on."""
     for messages in CONVERSATIONS:
@@ -156,14 +164,17 @@ def test_one_generation_at_a_time_and_a_stopped_reader_cancels(llamacpp_chat_mod
 def test_hostile_inputs_get_clear_errors(llamacpp_chat_model, tmp_path):
     model = llamacpp_chat_model
     window = model.info.context_window
-    with pytest.raises(GenerationError, match=f"reads at most {window}"):
+    with pytest.raises(GenerationError, match=f"reads at most {window}"):  # a caller that skipped fit_messages
         complete(model, [{"role": "user", "content": "word " * window}], DECODE)
+    fitted, cut = model.fit_messages([{"role": "user", "content": "word " * window}], reserve=DECODE.max_new_tokens)
+    assert cut and complete(model, fitted, DECODE.with_(max_new_tokens=2))
     odd = "lone surrogate \ud800, NUL \x00, RTL \u202e and {placeholder} {{ jinja }} {% raw %}"
     assert isinstance(complete(model, [{"role": "user", "content": odd}], DECODE.with_(max_new_tokens=4)), str)
     with pytest.raises(ValueError, match="empty"):
         model.next_token("")
-    with pytest.raises(ValueError, match=f"at most {window}"):
+    with pytest.raises(ValueError, match="over 1,024 tokens"):
         model.sequence_logprob("Say it:", "word " * window)
+    assert model.next_token("word " * 20_000, show=3)  # the end of an over-long text is read
     bad = tmp_path / "notes.gguf"
     bad.write_text("not a model")
     with pytest.raises(ModelLoadError, match="not a GGUF file"):

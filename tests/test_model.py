@@ -2,7 +2,7 @@
 stop sequences, context budget."""
 import pytest
 
-from tutor.models import GenerationSettings, complete
+from tutor.models import GenerationSettings, answer_mode, complete, prompt_budget
 
 pytestmark = pytest.mark.model
 
@@ -52,8 +52,22 @@ def test_overlong_message_is_truncated_to_fit(each_model):
     huge = "word " * (each_model.info.context_window * 2)
     messages, cut = each_model.fit_messages([{"role": "user", "content": huge}], reserve=100)
     assert cut
-    assert each_model.count_tokens(each_model.render(messages)) <= each_model.info.context_window - 100
+    assert each_model.count_tokens(each_model.render(messages)) <= prompt_budget(each_model.info, 100)
     assert "cut to fit" in messages[-1]["content"]
+
+
+def test_a_long_system_message_is_shortened_too(each_model):
+    """The system message used to be kept whole, so a long one reached the model past its window."""
+    system = "Always answer in French. " + "Be brief and kind. " * 5_000
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": "earlier"},
+                {"role": "assistant", "content": "reply"}, {"role": "user", "content": "Name a colour."}]
+    fitted, cut = each_model.fit_messages(messages, reserve=64)
+    assert cut and each_model.count_tokens(each_model.render(fitted)) <= prompt_budget(each_model.info, 64)
+    assert fitted[0]["content"].startswith("Always answer in French.") and "cut to fit" in fitted[0]["content"]
+    assert fitted[-1]["content"] == "Name a colour."  # the question itself survives
+    cjk = [{"role": "user", "content": "你好🙂" * 20_000}]  # several tokens per character
+    fitted, cut = each_model.fit_messages(cjk, reserve=64)
+    assert cut and each_model.count_tokens(each_model.render(fitted)) <= prompt_budget(each_model.info, 64)
 
 
 def test_old_turns_are_dropped_before_the_question(each_model):
@@ -66,9 +80,12 @@ def test_old_turns_are_dropped_before_the_question(each_model):
 
 def test_info_tells_what_is_loaded(each_model):
     info = each_model.info
-    assert "SmolLM2-135M" in info.name and info.device == "cpu"
+    assert "SmolLM2-135M" in info.name and info.device == "cpu" and info.max_prompt_tokens == 2048
+    assert 100_000_000 < info.parameters < 200_000_000  # SmolLM2-135M: TUTOR_ANSWER_MODE=auto answers extractively
+    assert answer_mode("auto", info) == "extractive"
     if info.backend == "llama.cpp":  # the GGUF itself, 4-bit weights; a window sized for the longest message
-        assert info.extra["source"].endswith(".gguf") and info.dtype == "Q4_1" and info.context_window == 6144
+        # 2,048 prompt tokens (TUTOR_MAX_PROMPT_TOKENS) + 1,024 for the reply: the KV cache llama.cpp allocates
+        assert info.extra["source"].endswith(".gguf") and info.dtype == "Q4_1" and info.context_window == 3072
     else:
         # the model's trained window; the dequantized float32 copy cached under the data dir, keyed by the GGUF
         assert info.context_window == 8192

@@ -1,5 +1,5 @@
-"""Chat models: the interface (``protocol``), the back-ends (``hf``: transformers; ``llamacpp``: llama.cpp), and
-the plain factory that picks one.
+"""Chat models: the interface (``protocol``), the back-ends (``hf``: transformers, ``llamacpp``: llama.cpp,
+``openai``: OpenAI-compatible servers), and the plain factory that picks one.
 
 Back-ends import their heavy frameworks inside the factory branch, so importing this package stays cheap.
 """
@@ -17,13 +17,15 @@ from tutor.models.protocol import (
     Inspector,
     Message,
     ModelInfo,
+    answer_mode,
     complete,
     inspectable,
+    prompt_budget,
 )
 from tutor.models.sources import is_gguf
 
-__all__ = ["GREEDY", "ChatModel", "GenerationSettings", "Inspector", "Message", "ModelInfo", "complete",
-           "inspectable", "load_model", "resolve_backend"]
+__all__ = ["GREEDY", "ChatModel", "GenerationSettings", "Inspector", "Message", "ModelInfo", "answer_mode", "complete",
+           "inspectable", "load_model", "prompt_budget", "resolve_backend"]
 
 
 def _gpu_visible() -> bool:
@@ -32,11 +34,11 @@ def _gpu_visible() -> bool:
 
 
 def resolve_backend(settings: Settings) -> str:
-    """`llamacpp` or `transformers`: what TUTOR_BACKEND asks for, with `auto` resolved.
+    """`llamacpp` or `transformers` for a local model: what TUTOR_BACKEND asks for, with `auto` resolved.
 
     auto takes llama.cpp for a GGUF model (the embedded default, or a .gguf path) on a CPU-only machine when
-    llama-cpp-python is installed: same weights, 4-bit instead of float32 in memory, so several times the decode
-    speed (see `make bench`). A GPU, a Hugging Face model or a missing llama-cpp-python means transformers."""
+    llama-cpp-python is installed: the same weights, 4-bit instead of float32 in memory, so several times the
+    decode speed (see `make bench`). A GPU, a Hugging Face model or a missing llama-cpp-python means transformers."""
     if settings.backend != "auto":
         return settings.backend
     on_cpu = settings.device == "cpu" or (settings.device == "auto" and not _gpu_visible())
@@ -47,8 +49,11 @@ def resolve_backend(settings: Settings) -> str:
 
 def load_model(settings: Settings) -> ChatModel:
     """Build the chat model the settings ask for. Heavy imports happen here, not at module import."""
-    backend = resolve_backend(settings)
-    if backend == "llamacpp":
+    if settings.model.startswith("openai:"):
+        from tutor.models.openai import OpenAIChatModel
+
+        return OpenAIChatModel.from_settings(settings)
+    if resolve_backend(settings) == "llamacpp":
         if importlib.util.find_spec("llama_cpp") is None:
             raise ModelLoadError("TUTOR_BACKEND=llamacpp needs llama-cpp-python, which is not installed. Run "
                                  "`make install` (it builds it), or set TUTOR_BACKEND=transformers.")

@@ -11,7 +11,8 @@ from __future__ import annotations
 import torch
 from transformers import LogitsProcessor, StoppingCriteria
 
-from tutor.models.streaming import cut_at_stop, safe_prefix_length  # noqa: F401 (the stop helpers' old home)
+# Shared by every back-end; re-exported here for the transformers streamer.
+from tutor.models.protocol import cut_at_stop, safe_prefix_length  # noqa: F401
 
 
 def _counts(input_ids: torch.LongTensor, prompt_length: int, vocab_size: int) -> torch.Tensor:

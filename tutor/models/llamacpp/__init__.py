@@ -19,31 +19,31 @@ import weakref
 from typing import Iterator
 
 import llama_cpp
-import numpy as np
 
 from tutor.config import EMBEDDED, Settings
 from tutor.errors import GenerationError, ModelLoadError
-from tutor.models import lora_gguf, probing, sources
+from tutor.models import budget, lora_gguf, sources
 from tutor.models.chat_format import ChatTemplate, accepts_system_role, fold_system
+from tutor.models.llamacpp import probe
 from tutor.models.llamacpp.context import Context, sampler_chain
-from tutor.models.protocol import GenerationSettings, Message, ModelInfo
-from tutor.models.streaming import IN_FLIGHT, fit_messages, until_stop
+from tutor.models.protocol import GenerationSettings, Message, ModelInfo, cut_at_stop, prompt_budget, safe_prefix_length
 from tutor.prompts import PROMPTS_DIR
 
 log = logging.getLogger(__name__)
 
 # llama.cpp allocates (and clears, so it is resident) the KV cache for the whole window up front: 23 KB per token
 # for SmolLM2-135M (30 layers x 384 values x 2 bytes), 189 MB for its trained 8,192 tokens, more than the rest of
-# the process together. So the window is what the tutor can be asked to read, not what the model was trained
-# for: the longest accepted message (TUTOR_MAX_INPUT_CHARS at ~4 characters per English token) plus 1,024 tokens
-# for the system prompt, the chat template and the reply, rounded up to a multiple of 1,024. The default 20,000
-# characters give 5,000 + 1,024 -> 6,144 tokens (141 MB); longer conversations are trimmed by fit_messages.
-CHARS_PER_TOKEN, HEADROOM, ROUND = 4, 1024, 1024
+# the process. No prompt may take more than TUTOR_MAX_PROMPT_TOKENS (tutor.models.budget) and no reply more than
+# 1,024 tokens (the Playground's longest), so the window is their sum rounded up to a multiple of 1,024:
+# 2,048 + 1,024 = 3,072 tokens by default, 71 MB.
+REPLY_TOKENS, ROUND = 1024, 1024
 
 
 def context_size(settings: Settings, trained: int) -> int:
-    wanted = settings.max_input_chars // CHARS_PER_TOKEN + HEADROOM
+    wanted = settings.max_prompt_tokens + REPLY_TOKENS
     return min(trained, -(-wanted // ROUND) * ROUND)
+
+
 # Tokens per llama_decode call while reading a prompt: llama.cpp's default, large enough that an 800-token
 # prompt takes two calls.
 BATCH = 512
@@ -54,6 +54,11 @@ BATCH = 512
 MAX_DEFAULT_THREADS = 4
 
 _OPEN: "weakref.WeakSet[LlamaCppChatModel]" = weakref.WeakSet()
+# Generations in flight, cancelled before the interpreter joins its threads at exit: a thread still inside
+# llama.cpp when the process tears down aborts it. A stream whose reader went away (a closed browser tab) is never
+# closed, so its own `finally` cannot do this. (The hook concurrent.futures uses; atexit would be too late.)
+_IN_FLIGHT: set[threading.Event] = set()
+getattr(threading, "_register_atexit", lambda fn: None)(lambda: [event.set() for event in list(_IN_FLIGHT)])
 
 
 @atexit.register
@@ -69,14 +74,15 @@ def default_threads() -> int:
 
 
 class LlamaCppChatModel:
-    def __init__(self, llm: llama_cpp.Llama, *, name: str, adapter: str | None, info_extra: dict):
+    def __init__(self, llm: llama_cpp.Llama, *, name: str, adapter: str | None, max_prompt_tokens: int,
+                 info_extra: dict):
         self.llm = llm
         self.context = Context(llm)
-        self._lock = threading.Lock()  # one user of the KV cache at a time: generation or an instrument
+        self.lock = threading.Lock()  # one user of the KV cache at a time: generation or an instrument
         self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
         self._pieces: dict[tuple[int, bool], bytes] = {}
         meta = llm.metadata
-        specials = {f"{kind}_token": self._piece(int(meta[f"tokenizer.ggml.{kind}_token_id"]), special=True).decode(
+        specials = {f"{kind}_token": self.piece(int(meta[f"tokenizer.ggml.{kind}_token_id"]), special=True).decode(
             "utf-8", "replace") for kind in ("bos", "eos") if f"tokenizer.ggml.{kind}_token_id" in meta}
         # A base model without a template gets the project's plain transcript format, as the transformers path does.
         template = meta.get("tokenizer.chat_template") or (PROMPTS_DIR / "plain_chat.md").read_text()
@@ -86,8 +92,9 @@ class LlamaCppChatModel:
         weights = _FILE_TYPES.get(int(weights), f"file type {weights}") if weights is not None else "unknown"
         self.info = ModelInfo(
             name=name, adapter=adapter, device="cpu", dtype=weights, quantization=f"GGUF {weights}",
-            context_window=llm.n_ctx(), backend="llama.cpp",
+            context_window=llm.n_ctx(), max_prompt_tokens=min(llm.n_ctx(), max_prompt_tokens), backend="llama.cpp",
             extra={**info_extra, "folds_system_role": self.folds_system, "threads": llm.n_threads},
+            parameters=int(llama_cpp.llama_model_n_params(llm.model)),
         )
         _OPEN.add(self)
 
@@ -111,29 +118,31 @@ class LlamaCppChatModel:
                 "llama.cpp supports, or use TUTOR_BACKEND=transformers."
             ) from exc
         name = sources.EMBEDDED_NAME if settings.model == EMBEDDED else path.name
-        return cls(llm, name=name, adapter=adapter_dir.name if adapter_dir else None, info_extra={
+        return cls(llm, name=name, adapter=adapter_dir.name if adapter_dir else None,
+                   max_prompt_tokens=settings.max_prompt_tokens, info_extra={
             "source": str(path), "lora_gguf": str(lora) if lora else None, "from_cache": cached,
             "load_seconds": round(time.perf_counter() - started, 2)})
 
     def close(self) -> None:
-        with self._lock:
+        with self.lock:
             self.context.close()
             self.llm.close()
         _OPEN.discard(self)
 
     # -- text and tokens -----------------------------------------------------------------------------------
-    def _piece(self, token: int, special: bool = False) -> bytes:
+    def piece(self, token: int, special: bool = False) -> bytes:
+        """The bytes of one token (cached: the vocabulary is fixed)."""
         key = (token, special)
         if key not in self._pieces:
             self._pieces[key] = self.llm.detokenize([token], special=special)
         return self._pieces[key]
 
-    def _tokenize(self, text: str) -> list[int]:
+    def tokens_of(self, text: str) -> list[int]:
         # special=True: "<|im_end|>" written in the text is the control token, as Hugging Face tokenizers read it.
         return self.llm.tokenize(text.encode("utf-8", "replace"), add_bos=False, special=True)
 
-    def _detokenize(self, ids: list[int]) -> str:
-        return b"".join(self._piece(i, special=True) for i in ids).decode("utf-8", "replace")
+    def text_of(self, ids: list[int]) -> str:
+        return b"".join(self.piece(i, special=True) for i in ids).decode("utf-8", "replace")
 
     def _prepare(self, messages: list[Message]) -> list[Message]:
         # The same folding training uses (tutor.finetune.dataset), so the adapter sees what it was trained on.
@@ -145,20 +154,26 @@ class LlamaCppChatModel:
 
     def encode(self, messages: list[Message]) -> list[int]:
         """The prompt's token ids, chat template applied."""
-        return self._tokenize(self.render(messages))
+        return self.tokens_of(self.render(messages))
 
     def count_tokens(self, text: str) -> int:
-        return len(self._tokenize(text))
+        return len(self.tokens_of(text))
+
+    def clip_tokens(self, text: str, max_tokens: int) -> str:
+        """The first ``max_tokens`` tokens of ``text``, as text."""
+        ids = self.tokens_of(budget.precut(text, max_tokens))
+        return text if len(ids) <= max_tokens else self.text_of(ids[:max_tokens])
 
     def fit_messages(self, messages: list[Message], reserve: int) -> tuple[list[Message], bool]:
-        return fit_messages(messages, reserve, window=self.info.context_window, render=self.render,
-                            count=self.count_tokens, encode=self._tokenize, decode=self._detokenize)
+        return budget.fit_messages(messages, prompt_budget(self.info, reserve),
+                                   count=lambda ms: self.count_tokens(self.render(ms)),
+                                   count_text=self.count_tokens, clip=self.clip_tokens)
 
     def _system_length(self, messages: list[Message], prompt: list[int]) -> int:
         """How many leading prompt tokens are the system message (0 when there is none or it is folded)."""
         if self.folds_system or not messages or messages[0]["role"] != "system":
             return 0
-        head = self._tokenize(self.template.apply_chat_template(self._prepare(messages[:1])))
+        head = self.tokens_of(self.template.apply_chat_template(self._prepare(messages[:1])))
         return len(head) if prompt[:len(head)] == head else 0
 
     # -- generation ----------------------------------------------------------------------------------------
@@ -172,18 +187,18 @@ class LlamaCppChatModel:
         cancel = threading.Event()
         job = (prompt, self._system_length(messages, prompt), settings, min(settings.max_new_tokens, room))
         worker = threading.Thread(target=self._generate, args=(*job, cancel, out), daemon=False, name="llama.cpp")
-        IN_FLIGHT.add(cancel)
+        _IN_FLIGHT.add(cancel)
         worker.start()
         try:
-            yield from until_stop(_drain(out), settings.stop)
+            yield from _until_stop(_drain(out), settings.stop)
         finally:
             cancel.set()  # also stops the worker when the caller stops reading early
             worker.join(timeout=60)
-            IN_FLIGHT.discard(cancel)
+            _IN_FLIGHT.discard(cancel)
 
     def _generate(self, prompt, system, settings, limit, cancel, out) -> None:
         try:
-            with self._lock:
+            with self.lock:
                 if cancel.is_set():
                     return
                 self.context.prefill(prompt, system)
@@ -196,7 +211,7 @@ class LlamaCppChatModel:
                         token = llama_cpp.llama_sampler_sample(chain, self.llm.ctx, -1)
                         if llama_cpp.llama_vocab_is_eog(self._vocab, token):
                             break
-                        if text := decoder.decode(self._piece(token)):
+                        if text := decoder.decode(self.piece(token)):
                             out.put(text)
                         if step < limit - 1:
                             self.context.decode([token])
@@ -209,63 +224,42 @@ class LlamaCppChatModel:
             out.put(exc)
         finally:
             out.put(None)
-            IN_FLIGHT.discard(cancel)
+            _IN_FLIGHT.discard(cancel)
 
     # -- looking inside (tutor.instruments) ----------------------------------------------------------------
-    def _ids(self, prompt: str, chat: bool) -> list[int]:
-        ids = self.encode([{"role": "user", "content": prompt}]) if chat else self._tokenize(prompt)
-        if not ids:
-            raise ValueError("The text is empty: write something for the model to continue.")
-        return ids[-(self.info.context_window - 1):]  # the prediction depends on the most recent text
+    def next_token(self, prompt: str, **options) -> list[dict]:
+        return probe.next_token(self, prompt, **options)
 
-    def _next_logits(self, prompt: str, chat: bool) -> np.ndarray:
-        ids = self._ids(prompt, chat)
-        with self._lock:
-            return self.context.prefill(ids).copy()
-
-    def next_token(self, prompt: str, *, temperature: float = 1.0, top_k: int = 0, top_p: float = 1.0,
-                   show: int = 10, chat: bool = False) -> list[dict]:
-        probs = probing.shape_distribution(self._next_logits(prompt, chat), temperature, top_k, top_p)
-        return [{"token": self.decode_token(i), "id": i, "prob": round(p, 6)} for i, p in probing.most_likely(probs, show)]
-
-    def sample_next(self, prompt: str, *, temperature: float, top_k: int, top_p: float, seed: int | None,
-                    chat: bool = False) -> dict:
-        probs = probing.shape_distribution(self._next_logits(prompt, chat), temperature, top_k, top_p)
-        token = int(np.random.default_rng(seed).choice(probs.size, p=probs))
-        return {"token": self.decode_token(token), "id": token, "prob": round(float(probs[token]), 6)}
+    def sample_next(self, prompt: str, **options) -> dict:
+        return probe.sample_next(self, prompt, **options)
 
     def decode_token(self, token_id: int) -> str:
-        return self._piece(int(token_id), special=True).decode("utf-8", "replace")
+        return self.piece(int(token_id), special=True).decode("utf-8", "replace")
 
     def tokenize(self, text: str) -> list[dict]:
-        ids = self._tokenize(text)
-        # Each token's end as a character offset: bytes read so far, counted in whole characters of ``text``.
-        char_ends = np.cumsum([len(c.encode("utf-8", "replace")) for c in text])
-        byte_ends = np.cumsum([len(self._piece(i, special=True)) for i in ids])
-        return probing.pieces_from_offsets(text, ids, np.searchsorted(char_ends, byte_ends, side="right").tolist())
+        return probe.tokenize(self, text)
 
     def compare_tokenize(self, text: str) -> tuple[str, list[dict]] | None:
-        return probing.compare_tokenize(text)
+        return probe.compare_tokenize(text)
 
     def sequence_logprob(self, prompt: str, response: str, chat: bool = True) -> dict:
-        prefix = self.encode([{"role": "user", "content": prompt}]) if chat else self._tokenize(prompt)
-        target = self._tokenize(response)
-        if not target:
-            raise ValueError("The response is empty: give the text whose probability you want.")
-        if not prefix:
-            raise ValueError("The prompt is empty: give the text the response follows.")
-        if len(prefix) + len(target) > self.info.context_window:
-            raise ValueError(f"Prompt and response are {len(prefix) + len(target)} tokens; the model reads at most "
-                             f"{self.info.context_window}. Shorten them.")
-        with self._lock:
-            rows = [self.context.prefill(prefix).copy(), *self.context.decode(target[:-1], logits="all")]
-        tokens = []
-        for row, token_id in zip(rows, target):  # the logits after token t predict token t+1
-            top = row.max()
-            value = float(row[token_id] - top - np.log(np.exp(row - top, dtype=np.float64).sum()))
-            tokens.append({"token": self.decode_token(token_id), "id": token_id, "logprob": round(value, 4)})
-        total = sum(t["logprob"] for t in tokens)
-        return {"tokens": tokens, "total": round(total, 4), "mean": round(total / len(tokens), 4)}
+        return probe.sequence_logprob(self, prompt, response, chat=chat)
+
+
+def _until_stop(chunks: Iterator[str], stops: tuple[str, ...]) -> Iterator[str]:
+    """Re-chunk streamed text so that no stop sequence, nor the start of one, is ever shown; end at the first."""
+    shown, text = 0, ""
+    for chunk in chunks:
+        text += chunk
+        head, stopped = cut_at_stop(text, stops)
+        limit = len(head) if stopped else safe_prefix_length(text, stops)
+        if limit > shown:
+            yield text[shown:limit]
+            shown = limit
+        if stopped:
+            return
+    if len(text) > shown:
+        yield text[shown:]
 
 
 def _drain(out: queue.SimpleQueue) -> Iterator[str]:

@@ -132,15 +132,17 @@ class Context:
         return True
 
 
-def sampler_chain(settings: GenerationSettings, prompt: list[int], n_vocab: int, window: int):
+def sampler_chain(settings: GenerationSettings, prompt: list[int], n_vocab: int, window: int, *,
+                  min_p: float = 0.0, draw: bool = True):
     """A llama.cpp sampler chain with transformers' semantics, so both back-ends read GenerationSettings alike.
 
     - repetition penalty over the prompt and the reply (transformers counts every token in the input): a
       penalties sampler that has already seen the prompt;
     - frequency and presence penalties over the reply only (tutor.models.hf.processors, as OpenAI's do);
-    - then temperature, top-k, top-p and a seeded draw, in transformers' order (llama-cpp-python's default chain
-      puts temperature last and adds min-p 0.05); or the most likely token when greedy.
-    Free it with ``llama_cpp.llama_sampler_free``."""
+    - then temperature, top-k, top-p and min-p in transformers' order (llama-cpp-python's default chain puts
+      temperature last and always adds min-p 0.05), and a seeded draw; or the most likely token when greedy.
+    ``draw=False`` leaves the last step out: applying the chain then leaves the candidates a draw would pick
+    from, with their shaped logits (what the next-token instrument shows). Free it with llama_sampler_free."""
     chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
     add = lambda sampler: llama_cpp.llama_sampler_chain_add(chain, sampler)  # noqa: E731
     if settings.repetition_penalty != 1.0:
@@ -152,13 +154,36 @@ def sampler_chain(settings: GenerationSettings, prompt: list[int], n_vocab: int,
         add(llama_cpp.llama_sampler_init_penalties(n_vocab, window, 1.0, settings.frequency_penalty,
                                                    settings.presence_penalty))
     if settings.greedy:
-        add(llama_cpp.llama_sampler_init_greedy())
+        if draw:
+            add(llama_cpp.llama_sampler_init_greedy())
         return chain
     add(llama_cpp.llama_sampler_init_temp(settings.temperature))
     if settings.top_k:
         add(llama_cpp.llama_sampler_init_top_k(settings.top_k))
     if settings.top_p < 1.0:
         add(llama_cpp.llama_sampler_init_top_p(settings.top_p, 1))
-    seed = llama_cpp.LLAMA_DEFAULT_SEED if settings.seed is None else settings.seed & 0xFFFFFFFF
-    add(llama_cpp.llama_sampler_init_dist(seed))
+    if min_p:
+        add(llama_cpp.llama_sampler_init_min_p(min_p, 1))
+    if draw:
+        seed = llama_cpp.LLAMA_DEFAULT_SEED if settings.seed is None else settings.seed & 0xFFFFFFFF
+        add(llama_cpp.llama_sampler_init_dist(seed))
     return chain
+
+
+# One llama_token_data (int32 id, float logit, float p): numpy's mirror, to hand llama.cpp the logits in one piece.
+TOKEN_DATA = np.dtype([("id", np.int32), ("logit", np.float32), ("p", np.float32)])
+
+
+def shape(chain, logits: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(token ids, logits) of the candidates left after applying ``chain`` (built with draw=False) to ``logits``."""
+    data = np.zeros(logits.size, dtype=TOKEN_DATA)
+    data["id"] = np.arange(logits.size)
+    data["logit"] = logits
+    array = llama_cpp.llama_token_data_array(
+        data=data.ctypes.data_as(llama_cpp.llama_token_data_p), size=logits.size, selected=-1, sorted=False)
+    llama_cpp.llama_sampler_apply(chain, ctypes.byref(array))
+    # Read where the array points now: a sampler may hand back another buffer.
+    raw = ctypes.cast(array.data, ctypes.POINTER(ctypes.c_uint8))
+    kept = np.ctypeslib.as_array(raw, shape=(array.size * TOKEN_DATA.itemsize,)).view(TOKEN_DATA).copy()
+    keep = np.isfinite(kept["logit"])
+    return kept["id"][keep].astype(np.int64), kept["logit"][keep].astype(np.float64)
