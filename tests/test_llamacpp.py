@@ -157,7 +157,7 @@ def test_one_generation_at_a_time_and_a_stopped_reader_cancels(llamacpp_chat_mod
     stream = model.stream(CONVERSATIONS[0], GenerationSettings(max_new_tokens=400, temperature=0))
     next(stream)
     stream.close()  # the reader walks away after one chunk
-    assert not model._lock.locked()
+    assert not model.lock.locked()
     assert len(model.context.tokens) < len(model.encode(CONVERSATIONS[0])) + 40  # stopped, not 400 tokens on
 
 
@@ -167,14 +167,14 @@ def test_hostile_inputs_get_clear_errors(llamacpp_chat_model, tmp_path):
     with pytest.raises(GenerationError, match=f"reads at most {window}"):  # a caller that skipped fit_messages
         complete(model, [{"role": "user", "content": "word " * window}], DECODE)
     fitted, cut = model.fit_messages([{"role": "user", "content": "word " * window}], reserve=DECODE.max_new_tokens)
-    assert cut and complete(model, fitted, DECODE.with_(max_new_tokens=2))
+    assert cut and isinstance(complete(model, fitted, DECODE.with_(max_new_tokens=2)), str)
     odd = "lone surrogate \ud800, NUL \x00, RTL \u202e and {placeholder} {{ jinja }} {% raw %}"
     assert isinstance(complete(model, [{"role": "user", "content": odd}], DECODE.with_(max_new_tokens=4)), str)
     with pytest.raises(ValueError, match="empty"):
         model.next_token("")
     with pytest.raises(ValueError, match="over 1,024 tokens"):
         model.sequence_logprob("Say it:", "word " * window)
-    assert model.next_token("word " * 20_000, show=3)  # the end of an over-long text is read
+    assert model.next_token("word " * 3_000, show=3)  # over the 2,048-token probe window: its end is read
     bad = tmp_path / "notes.gguf"
     bad.write_text("not a model")
     with pytest.raises(ModelLoadError, match="not a GGUF file"):
