@@ -170,7 +170,7 @@ def test_hostile_inputs_get_clear_errors(llamacpp_chat_model, tmp_path):
     assert cut and isinstance(complete(model, fitted, DECODE.with_(max_new_tokens=2)), str)
     odd = "lone surrogate \ud800, NUL \x00, RTL \u202e and {placeholder} {{ jinja }} {% raw %}"
     assert isinstance(complete(model, [{"role": "user", "content": odd}], DECODE.with_(max_new_tokens=4)), str)
-    with pytest.raises(ValueError, match="empty"):
+    with pytest.raises(ValueError, match="no text to continue"):
         model.next_token("")
     with pytest.raises(ValueError, match="over 1,024 tokens"):
         model.sequence_logprob("Say it:", "word " * window)
