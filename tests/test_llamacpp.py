@@ -166,15 +166,12 @@ def test_hostile_inputs_get_clear_errors(llamacpp_chat_model, tmp_path):
     window = model.info.context_window
     with pytest.raises(GenerationError, match=f"reads at most {window}"):  # a caller that skipped fit_messages
         complete(model, [{"role": "user", "content": "word " * window}], DECODE)
-    fitted, cut = model.fit_messages([{"role": "user", "content": "word " * window}], reserve=DECODE.max_new_tokens)
-    assert cut and isinstance(complete(model, fitted, DECODE.with_(max_new_tokens=2)), str)
     odd = "lone surrogate \ud800, NUL \x00, RTL \u202e and {placeholder} {{ jinja }} {% raw %}"
     assert isinstance(complete(model, [{"role": "user", "content": odd}], DECODE.with_(max_new_tokens=4)), str)
     with pytest.raises(ValueError, match="no text to continue"):
         model.next_token("")
     with pytest.raises(ValueError, match="over 1,024 tokens"):
         model.sequence_logprob("Say it:", "word " * window)
-    assert model.next_token("word " * 3_000, show=3)  # over the 2,048-token probe window: its end is read
     bad = tmp_path / "notes.gguf"
     bad.write_text("not a model")
     with pytest.raises(ModelLoadError, match="not a GGUF file"):
