@@ -19,6 +19,7 @@ FRAMEWORKS = {
     "langchain_text_splitters": {"tutor.readings.retrieval"},
     "chromadb": {"tutor.readings.retrieval", "tutor.readings.store"},
     "wordllama": {"tutor.readings"},
+    "llama_cpp": {"tutor.models.llamacpp", "tutor.bench"},  # the benchmark times raw llama-cpp-python too
     "psycopg": {"tutor.progress.postgres"},
     "httpx": {"tutor.models.openai", "tutor.loadtest"},
     "gradio_client": {"tutor.loadtest"},
