@@ -154,6 +154,12 @@ class Settings:
         "replica; empty keeps the embedded store under TUTOR_DATA_DIR.",
         "",
     )
+    agent_max_seconds: int = _opt(
+        "TUTOR_AGENT_MAX_SECONDS",
+        "Longest model and tool time one Agent lab run may take (the lab's time slider stops here). Each step of "
+        "the 135M default takes ~4 s on 2 CPU cores, far more on a busy machine.",
+        300,
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
@@ -178,7 +184,7 @@ class Settings:
                 env = next(f.metadata["env"] for f in fields(self) if f.name == name)
                 raise ConfigError(f"{env}={value!r} is not valid: use one of {', '.join(allowed)}.")
         for name in ("max_new_tokens", "max_input_chars", "max_prompt_tokens", "queue_size", "queue_per_client",
-                     "concurrency", "openai_timeout", "openai_context"):
+                     "concurrency", "openai_timeout", "openai_context", "agent_max_seconds"):
             if getattr(self, name) < 1:
                 env = next(f.metadata["env"] for f in fields(self) if f.name == name)
                 raise ConfigError(f"{env} must be at least 1, got {getattr(self, name)}.")

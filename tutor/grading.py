@@ -114,20 +114,28 @@ class Grader:
         if not text:
             raise EmptySubmission(
                 "Your submission is empty, so there is nothing to grade. "
-                + ("Write a prompt (use {input} where the material goes)." if exercise.kind == "prompt"
-                   else "Write your answer in a few sentences.")
+                + {"prompt": "Write a prompt (use {input} where the material goes).",
+                   "agent": "Write the agent's system prompt (and, if you like, a `Tools:` line)."}.get(
+                    exercise.kind, "Write your answer in a few sentences.")
             )
         notes = []
         if len(text) > self.max_chars:
             text = text[: self.max_chars]
             notes.append(f"Only the first {self.max_chars:,} characters were graded.")
-        output = self.run_prompt(exercise, text) if exercise.kind == "prompt" else None
+        trace_checks = []
+        if exercise.kind == "agent":  # the learner's agent runs on the model; its trace adds checks
+            from tutor.agents.grade import run_exercise
+
+            output, trace_checks = run_exercise(self.model, exercise, text)
+        else:
+            output = self.run_prompt(exercise, text) if exercise.kind == "prompt" else None
         targets = {"prompt": text, "answer": text, "output": output or ""}
 
         checks = []
         for check in exercise.checks:
             passed, detail = check.evaluate(targets[check.target])
             checks.append(CheckResult(f"{check.type} ({check.target})", passed, detail, check.weight, check.required))
+        checks += trace_checks
         total = sum(c.weight for c in checks)
         check_score = sum(c.weight for c in checks if c.passed) / total
 
