@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from tutor import prompts
 from tutor.errors import TutorError
-from tutor.lessons import PLACEHOLDER as INPUT_SLOT
-from tutor.lessons import Exercise
+from tutor.grading.checks import PLACEHOLDER as INPUT_SLOT
 from tutor.models import GREEDY, ChatModel, complete
 from tutor.rouge import rouge
+
+if TYPE_CHECKING:  # tutor.lessons imports tutor.grading.checks, so only type checkers import it here
+    from tutor.lessons import Exercise
 
 # A paraphrase that says the same thing as a reference rarely gets above ROUGE-L 0.5 (different wording and
 # order), so 0.5 counts as full marks for the ROUGE part.
