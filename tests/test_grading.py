@@ -78,7 +78,7 @@ def test_json_shape_and_feedback_list_every_check():
     assert set(data) >= {"passed", "score", "checks", "rouge", "judge"}
     assert set(data["rouge"]) == {"rouge1", "rouge2", "rougeL"}
     assert all(set(c) == {"name", "passed", "detail"} for c in data["checks"])
-    text = feedback_markdown(grade, DELIMITERS.pass_threshold)
+    text = feedback_markdown(grade)
     assert text.count("\n- ") == len(DELIMITERS.checks) and "ROUGE-L" in text and "Self-check" in text
 
 
@@ -97,11 +97,11 @@ def test_calibration_holds_for_any_model_output(lesson_id, exercise_id, label):
     text = INJECTIONS[0] if label == "injection" else SUBMISSIONS[lesson_id][exercise_id][label]
     if label == "sound":
         grade = Grader(RoutedModel("zzz qqq", "VERDICT: no\nREASON: no")).grade(exercise, text)
-        assert grade.passed, feedback_markdown(grade, exercise.pass_threshold)
+        assert grade.passed, feedback_markdown(grade)
         assert grade.judge["verdict"] == "no"
     else:
         grade = Grader(RoutedModel(exercise.references[0], "VERDICT: yes\nREASON: yes")).grade(exercise, text)
-        assert not grade.passed, feedback_markdown(grade, exercise.pass_threshold)
+        assert not grade.passed, feedback_markdown(grade)
 
 
 # -- the calibration matrix on the real embedded default -------------------------------------------------
@@ -117,4 +117,4 @@ def test_real_model_passes_sound_and_fails_weak_and_injected(grader, lesson_id, 
     exercise = LESSONS.get(lesson_id).exercise(exercise_id)
     text = INJECTIONS[0] if label == "injection" else SUBMISSIONS[lesson_id][exercise_id][label]
     grade = grader.grade(exercise, text)
-    assert grade.passed == (label == "sound"), feedback_markdown(grade, exercise.pass_threshold)
+    assert grade.passed == (label == "sound"), feedback_markdown(grade)

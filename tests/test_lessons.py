@@ -192,11 +192,11 @@ def test_deep_nesting_is_refused_instead_of_crashing(tmp_path):
 
 
 def test_unknown_key_suggests_the_close_match(tmp_path):
-    text = (BAD / "good.yaml").read_text().replace("    kind: answer\n", "    kind: answer\n    pass_treshold: 0.5\n")
+    text = (BAD / "good.yaml").read_text().replace("    kind: answer\n", "    kind: answer\n    refrences: [x]\n")
     path = _write(tmp_path, "typo.yaml", text)
     [problem] = load_lessons(tmp_path).problems
-    assert problem.startswith(f"{path}:30: exercises[1].pass_treshold: unknown key")
-    assert "did you mean 'pass_threshold'?" in problem and "allowed keys here: checks, hints" in problem
+    assert problem.startswith(f"{path}:30: exercises[1].refrences: unknown key")
+    assert "did you mean 'references'?" in problem and "allowed keys here: checks, hints" in problem
 
 
 def test_several_problems_in_one_file_are_all_reported(tmp_path):

@@ -133,7 +133,7 @@ class Course:
         grade = self.grader.grade(exercise, text)
         self.progress.record_attempt(session.learner, lesson.id, exercise.id, grade.score, grade.passed,
                                      session.hints_shown)
-        yield feedback_markdown(grade, exercise.pass_threshold)
+        yield feedback_markdown(grade)
         if grade.passed:
             session.solved = True
             if self.progress.passed_exercises(session.learner, lesson.id) >= {e.id for e in lesson.exercises}:

@@ -57,6 +57,26 @@ class Example(Strict):
     why: Text
 
 
+class Sample(Strict):
+    """A labelled learner submission: what a teacher reading only the task would decide, and why.
+
+    ``tutor lessons calibrate`` grades every sample and counts agreement; ``split: heldout`` marks samples kept
+    aside to measure the grader honestly (never used when tuning the checks)."""
+
+    text: Text
+    expect: Literal["pass", "fail"]
+    why: Text
+    #: a failing sample that is polished but misses one thing the task asks for, or holds one misconception
+    near_miss: bool = False
+    split: Literal["tune", "heldout"] = "tune"
+
+    @model_validator(mode="after")
+    def _near_miss_fails(self):
+        if self.near_miss and self.expect == "pass":
+            raise ValueError("a near miss is a submission that should fail; set `expect: fail` or drop `near_miss`")
+        return self
+
+
 class Exercise(Strict):
     id: Id
     kind: Literal["prompt", "answer"]
@@ -66,9 +86,9 @@ class Exercise(Strict):
     checks: tuple[Check, ...] = Field(min_length=1)
     judge: Text
     weights: Weights = Weights()
-    pass_threshold: float = Field(0.6, gt=0, le=1)
     hints: tuple[Text, ...] = Field(min_length=2)
     solution: Text
+    samples: tuple[Sample, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -150,7 +170,7 @@ class LessonSet:
 
 # ---------------------------------------------------------------- loading
 #: the model that validates the value of each key (or check type), for "allowed keys here: ..." messages
-_OWNERS = {"examples": Example, "exercises": Exercise, "weights": Weights, **CHECK_TYPES}
+_OWNERS = {"examples": Example, "exercises": Exercise, "weights": Weights, "samples": Sample, **CHECK_TYPES}
 
 
 def load_lessons(folder: Path) -> LessonSet:
@@ -163,6 +183,11 @@ def load_lessons(folder: Path) -> LessonSet:
 
 def check_paths(paths: list[Path]) -> list[str]:
     """Problems in the given lesson files and folders (``tutor lessons check``); empty means all is well."""
+    files, problems = _gather(paths)
+    return problems + list(_load_files(files).problems)
+
+
+def _gather(paths: list[Path]) -> tuple[list[Path], list[str]]:
     files, problems = [], []
     for path in map(Path, paths):
         if path.is_dir():
@@ -176,8 +201,30 @@ def check_paths(paths: list[Path]) -> list[str]:
             problems.append(f"{path}: not a lesson file; lesson files end in .yaml or .yml")
         else:
             problems.append(f"{path}: no such file or folder")
-    unique = list(dict.fromkeys(files, None))
-    return problems + list(_load_files(unique).problems)
+    return list(dict.fromkeys(files, None)), problems
+
+
+#: ``tutor lessons check`` warns below this many labelled samples per exercise: 8 leaves room for a few sound
+#: submissions in different styles, a clear fail and near misses, with a third kept aside as held out.
+MIN_SAMPLES = 8
+
+
+def sample_warnings(paths: list[Path]) -> list[str]:
+    """Exercises (in the given lesson files and folders) with fewer than MIN_SAMPLES labelled samples, or no
+    near miss among them."""
+    warnings = []
+    for path in _gather(paths)[0]:
+        for lesson in _load_files([path]):
+            for exercise in lesson.exercises:
+                where = f"{path}: {lesson.id}/{exercise.id}"
+                if len(exercise.samples) < MIN_SAMPLES:
+                    warnings.append(f"{where} has {len(exercise.samples)} labelled samples; write at least "
+                                    f"{MIN_SAMPLES} (`samples:`) so `tutor lessons calibrate` can tell whether its "
+                                    "checks agree with you")
+                if not any(s.near_miss for s in exercise.samples):
+                    warnings.append(f"{where} has no near-miss sample; add one that misses a single thing the task "
+                                    "asks for (`expect: fail` and `near_miss: true`)")
+    return warnings
 
 
 def _lesson_files(folder: Path) -> list[Path]:

@@ -12,10 +12,11 @@ log = logging.getLogger(__name__)
 
 def build_course(settings: Settings, model: ChatModel):
     from tutor.course import Course
-    from tutor.grading import Grader
+    from tutor.grading import Grader, ModelCalibration
     from tutor.progress import Progress
 
-    return Course(settings, Grader(model, settings.max_input_chars), Progress(settings.progress_db))
+    grader = Grader(model, settings.max_input_chars, ModelCalibration.for_model(model.info, settings.data_dir))
+    return Course(settings, grader, Progress(settings.progress_db))
 
 
 def build_answerer(settings: Settings, model: ChatModel):

@@ -1,14 +1,8 @@
-"""Grading a submission: the rubric check types (checks) and the grader that turns checks, ROUGE and a model
-self-check into a ``Grade`` (grade)."""
-from tutor.grading.grade import (
-    CheckResult,
-    EmptySubmission,
-    Grade,
-    Grader,
-    feedback_markdown,
-    fill_input,
-    parse_judge_verdict,
-)
+"""Grading a submission: the check types (checks, concept), the self-check and token budgets (judge), what a
+model is trusted with (calibrate), and the grader that turns them into a ``Grade`` (grade)."""
+from tutor.grading.calibrate import ModelCalibration
+from tutor.grading.grade import CheckResult, EmptySubmission, Grade, Grader, feedback_markdown, fill_input
+from tutor.grading.judge import parse_judge_verdict
 
-__all__ = ["CheckResult", "EmptySubmission", "Grade", "Grader", "feedback_markdown", "fill_input",
+__all__ = ["CheckResult", "EmptySubmission", "Grade", "Grader", "ModelCalibration", "feedback_markdown", "fill_input",
            "parse_judge_verdict"]

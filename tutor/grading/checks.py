@@ -27,7 +27,11 @@ class _Check(Strict):
     target: Target
     message: Text
     weight: float = Field(1.0, gt=0)
+    #: a requirement the task states outright: failing it fails the submission, whatever the other scores
     required: bool = False
+    #: what the task asks for, in a few words ("the review fenced with delimiters"), for the feedback on a
+    #: failed required check: "The task asks for <asks>; your prompt does not have it yet."
+    asks: Text | None = None
 
     def evaluate(self, text: str) -> tuple[bool, str]:
         """(passed, a short reason). Deterministic and pure: ``text`` is data, never instructions."""
@@ -168,7 +172,39 @@ class LengthCheck(_Check):
         return (True, f"{words} words") if ok else self._fail()
 
 
-_CHECKS = (ContainsCheck, NotContainsCheck, RegexCheck, InputDelimitedCheck, JsonCheck, NumberedStepsCheck, LengthCheck)
+class ConceptCheck(_Check):
+    """Passes when a sentence or clause says what one of ``expresses`` says, and none holds a misconception
+    (tutor.grading.concept explains the matching)."""
+
+    type: Literal["concept"]
+    expresses: tuple[Text, ...] = Field(min_length=1)
+    misconceptions: tuple[Text, ...] = ()
+    # WordLlama cosines: unrelated sentences score about 0.0-0.3, sentences on the same topic 0.5-0.9. The
+    # [groups] carry the meaning, so the embedding only has to confirm the topic: 0.4 sits between the two.
+    min_similarity: float = Field(0.4, ge=-1, le=1)
+
+    @field_validator("expresses", "misconceptions")
+    @classmethod
+    def _parses(cls, examples: tuple[str, ...]) -> tuple[str, ...]:
+        from tutor.grading.concept import check_syntax
+
+        for example in examples:
+            problem = check_syntax(example)
+            if problem:
+                raise ValueError(problem)
+        return examples
+
+    def evaluate(self, text: str) -> tuple[bool, str]:
+        from tutor.grading.concept import evaluate
+
+        said, unit = evaluate(text, self.expresses, self.misconceptions, self.min_similarity)
+        if said is False:
+            return False, f"{self.message} (this part reads as a misconception: '{_clip(unit, 80)}')"
+        return (True, f"says it: '{_clip(unit, 60)}'") if said else self._fail()
+
+
+_CHECKS = (ContainsCheck, NotContainsCheck, RegexCheck, InputDelimitedCheck, JsonCheck, NumberedStepsCheck, LengthCheck,
+           ConceptCheck)
 Check = Annotated[Union[_CHECKS], Field(discriminator="type")]
 #: check type name -> model, e.g. "contains" -> ContainsCheck
 CHECK_TYPES = {get_args(cls.model_fields["type"].annotation)[0]: cls for cls in _CHECKS}

@@ -1,24 +1,29 @@
-"""Grading a submission: deterministic rubric checks, ROUGE against the references, and a model self-check.
+"""Grading a submission: rubric checks, ROUGE against the references, and a model self-check -> a ``Grade``.
 
-The score comes from the checks and ROUGE only. The judge (a model reading ``prompts/judge.md``) is asked
-only when that score already passes, and it can confirm the pass or lower the score by ``weights.judge``;
-an unparseable verdict is "not confirmed" and changes nothing. So nothing a learner writes can raise their
-own grade: the checks are code, ROUGE compares against fixed references, and the judge can only subtract.
+Passing is decided by the requirements: a submission passes when every *counted required* check passes (a
+requirement the task states outright) and the self-check, where it counts, does not say no. The score only
+ranks work (the feedback shows it), so no pile of optional keywords can carry a missing requirement:
 
-    checks = sum(weight of passed checks) / sum(weights)
+    checks = sum(weight of passed counted checks) / sum(weight of counted checks)
     rouge  = min(1, ROUGE-L of the output (or answer) vs the best reference / ROUGE_FULL)
     score  = (w_checks * checks + w_rouge * rouge) / (w_checks + w_rouge)  [- w_judge if the judge says no]
-    passed = score >= pass_threshold and every required check passed
+    passed = every counted required check passed, and not (the judge counts and says no)
+
+An output check is counted on a model only when the lesson's own solution passes it there, and the judge
+counts only on a model where it was measured and earned it (tutor.grading.calibrate). The judge is asked only
+when the requirements pass, and can only confirm or veto: an unparseable verdict changes nothing. So nothing a
+learner writes can raise their own grade: the checks are code, ROUGE compares against fixed references, and
+the judge can only subtract.
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from tutor import prompts
 from tutor.errors import TutorError
+from tutor.grading.calibrate import ModelCalibration
 from tutor.grading.checks import PLACEHOLDER as INPUT_SLOT
+from tutor.grading.judge import SUBMISSION_TOKENS, ask_judge, cut_note, fit_tokens, overhead
 from tutor.models import GREEDY, ChatModel, complete
 from tutor.rouge import rouge
 
@@ -30,13 +35,6 @@ if TYPE_CHECKING:  # tutor.lessons imports tutor.grading.checks, so only type ch
 ROUGE_FULL = 0.5
 # Prompt exercises run the learner's prompt greedily: the same prompt always gets the same output and grade.
 RUN_SETTINGS = GREEDY.with_(max_new_tokens=64)
-# The verdict line comes first (~5 tokens); 24 tokens leave room for a short reason and keep a rambling judge cheap.
-JUDGE_SETTINGS = GREEDY.with_(max_new_tokens=24)
-_VERDICT = re.compile(r"^\W*verdict\W*\s*(yes|no)\b", re.I | re.M)
-_REASON = re.compile(r"^\W*reason\W*\s*(.+)$", re.I | re.M)
-# The judge prompt fences learner text with <<<NAME ... NAME>>>; strip those markers from untrusted text
-# so a submission cannot close its own fence and write outside it.
-_FENCE = re.compile(r"<<<|>>>")
 
 
 class EmptySubmission(TutorError):
@@ -50,6 +48,11 @@ class CheckResult:
     detail: str
     weight: float = 1.0
     required: bool = False
+    #: False for an output check the lesson's own solution fails on this model: it cannot fail a learner here
+    counted: bool = True
+    #: what the task asks for (the check's ``asks:``), named in the feedback when a required check fails
+    asks: str | None = None
+    target: str = "answer"  # what the check read: "prompt", "output" or "answer"
 
 
 @dataclass
@@ -62,16 +65,24 @@ class Grade:
     output: str | None = None
     notes: list[str] = field(default_factory=list)
 
+    @property
+    def missing(self) -> list[CheckResult]:
+        """The counted required checks that failed: the reasons the submission did not pass."""
+        return [c for c in self.checks if c.required and c.counted and not c.passed]
+
     def to_json(self) -> dict:
         data = {
             "passed": self.passed,
             "score": round(self.score, 3),
-            "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail} for c in self.checks],
+            "checks": [{"name": c.name, "passed": c.passed, "detail": c.detail, "required": c.required,
+                        "counted": c.counted} for c in self.checks],
             "rouge": self.rouge,
             "judge": self.judge,
         }
         if self.output is not None:
             data["output"] = self.output
+        if self.notes:
+            data["notes"] = self.notes
         return data
 
 
@@ -83,34 +94,45 @@ def fill_input(prompt: str, material: str | None) -> str:
     return f"{prompt}\n\n{material}" if material else prompt
 
 
-def parse_judge_verdict(reply: str) -> dict:
-    match = _VERDICT.search(reply)
-    reason = _REASON.search(reply)
-    if not match:
-        return {"verdict": "not confirmed", "reason": "the judge's reply did not follow the VERDICT format"}
-    return {"verdict": match.group(1).lower(), "reason": reason.group(1).strip()[:300] if reason else ""}
-
-
 class Grader:
-    def __init__(self, model: ChatModel, max_chars: int = 20_000):
+    """Grades submissions on ``model``. With ``model=None`` it grades the rubric alone, the part of the decision
+    no model can change: prompts are not run, output checks are not counted, the judge is not used."""
+
+    def __init__(self, model: ChatModel | None, max_chars: int = 20_000,
+                 calibration: ModelCalibration | None = None):
         self.model = model
         self.max_chars = max_chars
+        if calibration is None:  # unmeasured: output checks measured on first use (in memory), no judge
+            calibration = (ModelCalibration({"name": model.info.name}) if model is not None
+                           else ModelCalibration.assumed(outputs=False, judge=False))
+        self.calibration = calibration
 
     def run_prompt(self, exercise: Exercise, prompt: str) -> str:
-        messages = [{"role": "user", "content": fill_input(prompt, exercise.input)}]
-        messages, _ = self.model.fit_messages(messages, reserve=RUN_SETTINGS.max_new_tokens)
-        return complete(self.model, messages, RUN_SETTINGS).strip()
+        """The learner's prompt with the material filled in, run greedily. The filled text is cut to what fits
+        the window beside the chat template and the reply (a prompt repeating {input} 1,000 times included)."""
+        filled = fill_input(prompt, exercise.input)
+        budget = self.model.info.context_window - RUN_SETTINGS.max_new_tokens - overhead(self.model, "")
+        filled, _ = fit_tokens(self.model, filled, max(1, budget))
+        return complete(self.model, [{"role": "user", "content": filled}], RUN_SETTINGS).strip()
 
     def judge(self, exercise: Exercise, submission: str, output: str | None) -> dict:
-        text = prompts.render(
-            "judge",
-            task=exercise.task.strip(),
-            reference=exercise.references[0].strip(),
-            submission=_FENCE.sub("", submission),
-            output=_FENCE.sub("", output or ""),
-            question=exercise.judge.strip(),
-        )
-        return parse_judge_verdict(complete(self.model, [{"role": "user", "content": text}], JUDGE_SETTINGS))
+        return ask_judge(self.model, exercise, submission, output)[0]
+
+    def _cut(self, text: str) -> tuple[str, list[str]]:
+        """The submission within max_chars and SUBMISSION_TOKENS (or less on a small window), and a note if cut."""
+        notes = []
+        if len(text) > self.max_chars:
+            text = text[: self.max_chars]
+            notes.append(f"Only the first {self.max_chars:,} characters were graded.")
+        if self.model is None:
+            return text, notes
+        window, reserve = self.model.info.context_window, RUN_SETTINGS.max_new_tokens
+        # the run sends the learner text plus the template: half the window leaves room for the material
+        budget = min(SUBMISSION_TOKENS, max(1, (window - reserve - overhead(self.model, "")) // 2))
+        kept, total = fit_tokens(self.model, text, budget)
+        if len(kept) < len(text):
+            notes.append(cut_note(self.model.count_tokens(kept), total, window, reserve))
+        return kept, notes
 
     def grade(self, exercise: Exercise, text: str) -> Grade:
         text = (text or "").strip()
@@ -120,45 +142,72 @@ class Grader:
                 + ("Write a prompt (use {input} where the material goes)." if exercise.kind == "prompt"
                    else "Write your answer in a few sentences.")
             )
-        notes = []
-        if len(text) > self.max_chars:
-            text = text[: self.max_chars]
-            notes.append(f"Only the first {self.max_chars:,} characters were graded.")
-        output = self.run_prompt(exercise, text) if exercise.kind == "prompt" else None
+        text, notes = self._cut(text)
+        output = self.run_prompt(exercise, text) if exercise.kind == "prompt" and self.model is not None else None
         targets = {"prompt": text, "answer": text, "output": output or ""}
+        counted = self.calibration.output_counted(exercise, lambda: self.run_prompt(exercise, exercise.solution))
 
         checks = []
-        for check in exercise.checks:
+        for i, check in enumerate(exercise.checks):
             passed, detail = check.evaluate(targets[check.target])
-            checks.append(CheckResult(f"{check.type} ({check.target})", passed, detail, check.weight, check.required))
-        total = sum(c.weight for c in checks)
-        check_score = sum(c.weight for c in checks if c.passed) / total
+            on_model = counted.get(i, True)
+            if not on_model and self.model is None:
+                passed, detail = False, "not counted: the rubric alone was graded, no model ran the prompt"
+            elif not on_model:
+                detail = (f"not counted on this model: the lesson's own solution fails it on "
+                          f"{self.model.info.name} ({detail})")
+            checks.append(CheckResult(f"{check.type} ({check.target})", passed, detail, check.weight,
+                                      check.required, on_model, check.asks, check.target))
+        scored = [c for c in checks if c.counted]
+        total = sum(c.weight for c in scored) or 1.0
+        check_score = sum(c.weight for c in scored if c.passed) / total
 
         scores = rouge(output if output is not None else text, list(exercise.references))
         rouge_part = min(1.0, scores["rougeL"] / ROUGE_FULL)
         w = exercise.weights
         score = (w.checks * check_score + w.rouge * rouge_part) / ((w.checks + w.rouge) or 1.0)
-        required_ok = all(c.passed for c in checks if c.required)
+        required_ok = all(c.passed for c in scored if c.required)
 
-        if score >= exercise.pass_threshold and required_ok:
-            verdict = self.judge(exercise, text, output)
-            if verdict["verdict"] == "no":
-                score = max(0.0, score - w.judge)
+        vetoed = False
+        if not required_ok:
+            verdict = {"verdict": "skipped", "reason": "a requirement of the task is missing, so there was nothing "
+                                                        "to confirm", "counted": False}
         else:
-            verdict = {"verdict": "skipped", "reason": "the rubric did not pass, so there was nothing to confirm"}
-        passed = score >= exercise.pass_threshold and required_ok
-        return Grade(passed, score, checks, scores, verdict, output, notes)
+            used, why = self.calibration.judge_status()
+            if used:
+                verdict, judge_notes = ask_judge(self.model, exercise, text, output)
+                verdict["counted"] = True
+                notes += judge_notes
+                if verdict["verdict"] == "no":
+                    score, vetoed = max(0.0, score - w.judge), True
+            else:
+                verdict = {"verdict": "not used on this model", "reason": why, "counted": False}
+        return Grade(required_ok and not vetoed, score, checks, scores, verdict, output, notes)
 
 
-def feedback_markdown(grade: Grade, threshold: float) -> str:
-    """What the learner sees after a submission: every check, the ROUGE scores and the judge's verdict."""
+_YOUR = {"prompt": "your prompt", "answer": "your answer", "output": "what the model wrote from your prompt"}
+
+
+def feedback_markdown(grade: Grade) -> str:
+    """What the learner sees after a submission: what is missing first, then every check, ROUGE and the judge."""
     head = "**Passed**" if grade.passed else "**Not yet**"
-    lines = [f"{head}: score {grade.score:.2f} (pass mark {threshold:.2f})", ""]
+    lines = [f"{head}: score {grade.score:.2f} (the score ranks work; the task's requirements decide the pass)", ""]
+    for c in grade.missing:
+        if c.asks:
+            lines.append(f"- The task asks for {c.asks}; {_YOUR.get(c.target, 'your submission')} does not have it "
+                         f"yet. {c.detail}")
+        else:
+            lines.append(f"- A requirement of the task is missing: {c.detail}")
+    if grade.judge.get("counted") and grade.judge["verdict"] == "no":
+        lines.append(f"- The self-check did not confirm it: {grade.judge['reason'] or 'no reason given'}")
+    if lines[-1] != "":
+        lines = lines[:2] + ["**What is missing**"] + lines[2:] + [""]
     if grade.output is not None:
         lines += ["**What the model produced from your prompt:**", "", "```", grade.output or "(nothing)", "```", ""]
     lines.append("**Checks**")
     for c in grade.checks:
         mark = "pass" if c.passed else "fail"
+        mark = mark if c.counted else f"{mark}, not counted on this model"
         lines.append(f"- **{mark}** `{c.name}`{' (required)' if c.required else ''}: {c.detail}")
     r = grade.rouge
     lines += ["", f"**ROUGE** vs the reference: ROUGE-1 {r['rouge1']:.2f} · ROUGE-2 {r['rouge2']:.2f} · "
