@@ -182,6 +182,14 @@ class ConceptCheck(_Check):
     # WordLlama cosines: unrelated sentences score about 0.0-0.3, sentences on the same topic 0.5-0.9. The
     # [groups] carry the meaning, so the embedding only has to confirm the topic: 0.4 sits between the two.
     min_similarity: float = Field(0.4, ge=-1, le=1)
+    #: how many different ``expresses`` examples must be said ("explain two ways ...": 2)
+    at_least: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _enough_examples(self):
+        if self.at_least > len(self.expresses):
+            raise ValueError(f"at_least is {self.at_least} but `expresses` lists {len(self.expresses)} examples")
+        return self
 
     @field_validator("expresses", "misconceptions")
     @classmethod
@@ -197,10 +205,12 @@ class ConceptCheck(_Check):
     def evaluate(self, text: str) -> tuple[bool, str]:
         from tutor.grading.concept import evaluate
 
-        said, unit = evaluate(text, self.expresses, self.misconceptions, self.min_similarity)
+        said, unit = evaluate(text, self.expresses, self.misconceptions, self.min_similarity, self.at_least)
         if said is False:
             return False, f"{self.message} (this part reads as a misconception: '{_clip(unit, 80)}')"
-        return (True, f"says it: '{_clip(unit, 60)}'") if said else self._fail()
+        if said is None and unit and self.at_least > 1:
+            return False, f"{self.message} (found only: '{_clip(unit, 80)}')"
+        return (True, f"says it: '{_clip(unit, 80)}'") if said else self._fail()
 
 
 _CHECKS = (ContainsCheck, NotContainsCheck, RegexCheck, InputDelimitedCheck, JsonCheck, NumberedStepsCheck, LengthCheck,

@@ -66,9 +66,16 @@ def normalise(text: str) -> str:
 
 @dataclass(frozen=True)
 class Example:
-    text: str  # for the embedding: groups replaced by their first alternative
+    template: str  # normalised, each group a placeholder "qgroup<n>q" for the words a unit matched it with
     groups: tuple[re.Pattern, ...]
     negated: bool
+
+    def text(self, hits: list[str]) -> str:
+        """The example as the unit says it: each group replaced by the words that matched it."""
+        text = self.template
+        for n, hit in enumerate(hits):
+            text = text.replace(f"qgroup{n}q", hit)
+        return text
 
 
 @lru_cache(maxsize=1024)
@@ -79,9 +86,10 @@ def parse(example: str) -> Example:
         # each word of an alternative matches a unit word by its start: "increas" matches "increasing"
         words = [r"\s+".join(re.escape(w) + r"[a-z0-9%']*" for w in a.split()) for a in alternatives]
         groups.append(re.compile(r"\b(?:" + "|".join(words) + r")"))
-    plain = _GROUP.sub(lambda m: m.group(1).split("|")[0], example)
+    counter = iter(range(len(groups)))
+    template = normalise(_GROUP.sub(lambda m: f" qgroup{next(counter)}q ", example))
     outside = normalise(_GROUP.sub(" ", example))
-    return Example(normalise(plain), tuple(groups), bool(_NEGATIONS.search(outside)))
+    return Example(template, tuple(groups), bool(_NEGATIONS.search(outside)))
 
 
 def check_syntax(example: str) -> str | None:
@@ -120,44 +128,48 @@ def _embed(texts: list[str]):
     return wordllama_model().embed(texts, norm=True)
 
 
-def _groups_match(example: Example, unit: str) -> str | None:
-    """The unit with the words the groups matched blanked out, or None when a group is missing."""
+def _groups_match(example: Example, unit: str) -> tuple[str, list[str]] | None:
+    """(the unit with the words the groups matched blanked out, those words), or None when a group is missing."""
+    hits = []
     for group in example.groups:
         hit = group.search(unit)
         if not hit:
             return None
+        hits.append(hit.group(0))
         unit = unit[:hit.start()] + " " * (hit.end() - hit.start()) + unit[hit.end():]
-    return unit
+    return unit, hits
 
 
-def best_match(examples: tuple[str, ...], candidates: list[str], min_similarity: float) -> str | None:
-    """The first candidate unit that matches one of the examples (see the module docstring), or None."""
+def matches(examples: tuple[str, ...], candidates: list[str], min_similarity: float) -> dict[int, str]:
+    """{index of each example that some unit matches: the first such unit} (see the module docstring)."""
     parsed = [parse(e) for e in examples]
     pairs = []
     for unit in candidates:
         for i, example in enumerate(parsed):
-            rest = _groups_match(example, unit)
-            if rest is not None and bool(_NEGATIONS.search(rest)) == example.negated:
-                pairs.append((unit, i))
+            matched = _groups_match(example, unit)
+            if matched is not None and bool(_NEGATIONS.search(matched[0])) == example.negated:
+                pairs.append((unit, i, example.text(matched[1])))
     if not pairs:
-        return None
-    unit_texts = list(dict.fromkeys(u for u, _ in pairs))
-    vectors = _embed(unit_texts + [p.text for p in parsed])
-    unit_vec = dict(zip(unit_texts, vectors[:len(unit_texts)]))
-    example_vec = vectors[len(unit_texts):]
-    for unit, i in pairs:
-        if float(unit_vec[unit] @ example_vec[i]) >= min_similarity:
-            return unit
-    return None
+        return {}
+    texts = list(dict.fromkeys([u for u, _, _ in pairs] + [t for _, _, t in pairs]))
+    vectors = dict(zip(texts, _embed(texts)))
+    found: dict[int, str] = {}
+    for unit, i, said in pairs:
+        if i not in found and float(vectors[unit] @ vectors[said]) >= min_similarity:
+            found[i] = unit
+    return found
 
 
 def evaluate(text: str, expresses: tuple[str, ...], misconceptions: tuple[str, ...],
-             min_similarity: float) -> tuple[bool | None, str]:
-    """(True, the unit that says it) | (False, the unit holding a misconception) | (None, "") when not said."""
+             min_similarity: float, at_least: int = 1) -> tuple[bool | None, str]:
+    """(True, a unit that says it) | (False, the unit holding a misconception) | (None, what was found) when
+    fewer than ``at_least`` different examples are expressed."""
     both, clauses = units(text)
     if misconceptions:
-        wrong = best_match(misconceptions, clauses, min_similarity)
-        if wrong is not None:
-            return False, wrong
-    said = best_match(expresses, both, min_similarity)
-    return (True, said) if said is not None else (None, "")
+        wrong = matches(misconceptions, clauses, min_similarity)
+        if wrong:
+            return False, next(iter(wrong.values()))
+    said = matches(expresses, both, min_similarity)
+    if len(said) >= at_least:
+        return True, " | ".join(list(said.values())[:at_least])
+    return None, " | ".join(said.values())
