@@ -91,8 +91,10 @@ def test_submissions_cover_every_exercise_and_nothing_else():
 
 
 def _rubric(exercise: Exercise, text: str, outputs_pass: bool) -> tuple[float, bool]:
-    """(weighted share of checks passed, every required check passed), with output checks assumed."""
-    results = [(c, outputs_pass if c.target == "output" else c.evaluate(text)[0]) for c in exercise.checks]
+    """(weighted share of checks passed, every required check passed), with output checks assumed to pass, or
+    not counted (as on a model where the lesson's own solution fails them)."""
+    checks = [c for c in exercise.checks if outputs_pass or c.target != "output"]
+    results = [(c, outputs_pass if c.target == "output" else c.evaluate(text)[0]) for c in checks]
     share = sum(c.weight for c, ok in results if ok) / sum(c.weight for c, _ in results)
     return share, all(ok for c, ok in results if c.required)
 
@@ -123,6 +125,9 @@ ADVERSARIAL = {
 @pytest.mark.parametrize("name", ADVERSARIAL)
 def test_shipped_checks_stay_fast_on_hostile_text(name):
     text = ADVERSARIAL[name]
+    for lesson, exercise in EXERCISES:  # load the concept checks' embedder first: the timing is for the patterns
+        for check in exercise.checks:
+            check.evaluate("warm up.")
     for lesson, exercise in EXERCISES:
         for check in exercise.checks:
             start = time.perf_counter()

@@ -40,6 +40,7 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])\s+|[\n;]+|(?<=[a-z0-9])[.!?]$")
 # Clause boundaries: a comma, a colon or dash, or a word that starts a contrasting or following clause.
 _CLAUSE = re.compile(r",|:|\s[-–—]\s|\((?=\w)|\)|\b(?:but|while|whereas|however|although|though|unlike|and then|"
                      r"so that|which|whilst)\b")
+_WRAPPED = re.compile(r"(?<![.!?:\n])\n(?![ \t]*(?:[-*•#>]|\d+[.)]|step\b|\n))")
 _GROUP = re.compile(r"\[([^\[\]]+)\]")
 _WORD = re.compile(r"[a-z0-9%']+")
 MAX_UNITS = 400  # ~ a 20,000-character submission's sentences and clauses; the rest is not read
@@ -105,7 +106,10 @@ def check_syntax(example: str) -> str | None:
 
 def units(text: str) -> tuple[list[str], list[str]]:
     """(sentences and clauses, clauses only) of ``text``, normalised; at most MAX_UNITS in all."""
-    sentences = [s for s in _SENTENCE_END.split(text.casefold()) if s and s.strip()]
+    # A line break inside a sentence (hard-wrapped text) is a space; one before a list item or after a full
+    # stop or colon ends the sentence.
+    text = _WRAPPED.sub(" ", text.casefold())
+    sentences = [s for s in _SENTENCE_END.split(text) if s and s.strip()]
     both, clauses = [], []
     for sentence in sentences:
         parts = [normalise(p) for p in _CLAUSE.split(sentence) if p and p.strip()]
