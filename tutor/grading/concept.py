@@ -36,7 +36,8 @@ _NUMBERS = {w: str(n) for n, w in enumerate(
     "seventeen eighteen nineteen twenty".split())}
 _NUMBERS |= {"thirty": "30", "forty": "40", "fifty": "50", "hundred": "100", "single": "1"}
 _NEGATIONS = re.compile(r"\b(not|(?<!yes )no|never|none|nor|neither|without|cannot|nothing)\b|n't\b")  # "yes/no" is no negation
-_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|[\n;]+|(?<=[a-z0-9])[.!?]$")
+# "e.g." and "i.e." end no sentence: "it sees tokens (e.g. straw + berry), not letters" is one thought.
+_SENTENCE_END = re.compile(r"(?<=[.!?])(?<!e\.g\.)(?<!i\.e\.)\s+|[\n;]+|(?<=[a-z0-9])[.!?]$")
 # Clause boundaries: a comma, a colon or dash, or a word that starts a contrasting or following clause.
 _CLAUSE = re.compile(r",|:|\s[-–—]\s|\((?=\w)|\)|\b(?:but|while|whereas|however|although|though|unlike|and then|"
                      r"so that|which|whilst)\b")
