@@ -3,7 +3,11 @@
 Fast and model-free. Each file in tests/data/bad_lessons/ declares the problem it must produce on its first line
 (``# expect: LINE: fragment``); files without that line must load.
 """
+import json
+import os
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -134,6 +138,38 @@ def test_shipped_checks_stay_fast_on_hostile_text(name):
             check.evaluate(text)
             # Linear patterns take milliseconds; a backtracking one takes minutes. 2 s leaves room for a busy machine.
             assert time.perf_counter() - start < 2.0, f"{lesson.id}/{exercise.id} {check.type} is slow on {name}"
+
+
+def test_every_exercise_carries_labelled_samples_with_near_misses_and_a_held_out_third():
+    samples = [(e, s) for _, e in EXERCISES for s in e.samples]
+    assert all(len(e.samples) >= 8 for _, e in EXERCISES), [i for i, (_, e) in zip(EXERCISE_IDS, EXERCISES)
+                                                             if len(e.samples) < 8]
+    fails = [s for _, s in samples if s.expect == "fail"]
+    assert len(samples) >= 270 and sum(s.near_miss for s in fails) * 2 >= len(fails)
+    assert sum(s.split == "heldout" for _, s in samples) * 3 >= len(samples)
+    assert not any(s.near_miss for _, s in samples if s.expect == "pass")  # a near miss is a should-fail
+
+
+def _cli(*args, lessons_dir: Path):
+    env = {**os.environ, "TUTOR_LESSONS_DIR": str(lessons_dir)}
+    return subprocess.run([sys.executable, "-m", "tutor.cli", *args], capture_output=True, text=True, env=env,
+                          timeout=300, cwd=ROOT)
+
+
+def test_cli_check_warns_about_thin_samples_and_calibrate_reports_both_splits(tmp_path):
+    (tmp_path / "delimiters.yaml").write_text((LESSONS_DIR / "delimiters.yaml").read_text())
+    result = _cli("lessons", "calibrate", "--rubric-only", "--json", lessons_dir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["model"] == "none (rubric only)"
+    assert report["tune"]["total"]["samples"] == 10 and report["heldout"]["total"]["samples"] == 6
+    assert set(report["tune"]["lessons"]) == {"delimiters"} and report["tune"]["total"]["agreement"] == 1.0
+
+    thin = (BAD / "good.yaml").read_text()  # a valid lesson without samples
+    (tmp_path / "good.yaml").write_text(thin)
+    result = _cli("lessons", "check", str(tmp_path / "good.yaml"), lessons_dir=tmp_path)
+    assert result.returncode == 0 and "has 0 labelled samples; write at least 8" in result.stderr
+    assert "no near-miss sample" in result.stderr
 
 
 def test_summary_and_lookups():
