@@ -204,7 +204,7 @@ class Course:
         # even if this process dies right after.
         grade, completed = self.grade_and_record(session, text)
         session.last_failed = () if grade.passed else misses_of(grade)
-        yield feedback_markdown(grade, exercise.pass_threshold)
+        yield feedback_markdown(grade)
         if grade.passed:
             session.solved = True
             if completed:

@@ -113,7 +113,7 @@ def build(tutor: Tutor, limit: dict) -> None:
             result = course.grader.grade(exercise, "\n".join(line for line in lines if line))
         except TutorError as exc:
             return f"**Cannot grade:** {exc}"
-        return feedback_markdown(result, exercise.pass_threshold)
+        return feedback_markdown(result)
 
     def load(key):
         exercise = exercise_of(key)
