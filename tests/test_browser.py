@@ -69,7 +69,7 @@ def test_chat_message_gets_a_streamed_reply(page):
     assert "delimiter" in page.locator('[data-testid="user"]').last.inner_text().lower()
 
 
-def test_playground_setting_changes_and_runs(page):
+def test_playground_setting_changes_and_runs(page, chat_model):
     page.get_by_role("tab", name="Playground").click()
     page.get_by_label("Prompt", exact=True).fill("Say hello.")
     temperature = page.get_by_label("Temperature (0 = greedy)", exact=False).locator("visible=true").first
@@ -80,7 +80,7 @@ def test_playground_setting_changes_and_runs(page):
     page.wait_for_function(
         "() => [...document.querySelectorAll('textarea')].some(t => t.disabled && t.value.trim().length > 0)",
         timeout=60_000)
-    page.wait_for_selector("text=of a 8,192-token context window", timeout=30_000)
+    page.wait_for_selector(f"text=of a {chat_model.info.context_window:,}-token context window", timeout=30_000)
     assert temperature is not None
 
 

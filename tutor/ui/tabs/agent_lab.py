@@ -10,7 +10,7 @@ from tutor.agents.spec import TOOL_NAMES, Limits, expand_tools, parse_spec
 from tutor.errors import TutorError
 from tutor.grading import feedback_markdown
 from tutor.tutor import Tutor
-from tutor.ui.common import gpu, text_of
+from tutor.ui.common import BadInput, gpu, text_of
 
 EXAMPLE_QUESTION = "A desk fan costs 39.90 EUR. How much is it with 15% off?"
 EXAMPLE_SYSTEM = ("You are a shop assistant. Never do arithmetic in your head: use the calculator for every "
@@ -18,11 +18,19 @@ EXAMPLE_SYSTEM = ("You are a shop assistant. Never do arithmetic in your head: u
 HAND_PLACEHOLDER = "Thought: I need to compute 15% off 39.90.\nAction: calculator\nAction Input: 39.90 * 0.85"
 
 
-def build(tutor: Tutor) -> None:
+def build(tutor: Tutor, limit: dict) -> None:
+    """``limit``: the model events' queue settings (one concurrency group for every model call)."""
     model, settings, course = tutor.model, tutor.settings, tutor.course
     retriever = getattr(tutor.answerer, "retriever", None)
     search = retriever.search if retriever is not None else None
-    limit = dict(concurrency_limit=settings.concurrency)
+
+    def text(value) -> str:
+        """A field from the browser or a script, read with the app's bounds (one character over the limit, so
+        the length checks below can say it is too long)."""
+        try:
+            return text_of(value, settings.max_input_chars + 1)
+        except BadInput as exc:
+            raise TutorError(str(exc)) from None
 
     def agent_exercises() -> list[tuple[str, str]]:
         if course is None:
@@ -38,16 +46,16 @@ def build(tutor: Tutor) -> None:
 
     def spec_of(key, question, system, tools, descriptions, steps, seconds, tokens, examples) -> RunSpec:
         """The run the widgets describe; TutorError with what to fix when they do not make one."""
-        question, system = text_of(question).strip(), text_of(system).strip()
+        question, system = text(question).strip(), text(system).strip()
         if not question:
             raise TutorError("The question is empty: write what the user asks the agent.")
-        for name, text in (("question", question), ("system prompt", system)):
-            if len(text) > settings.max_input_chars:
-                raise TutorError(f"The {name} is {len(text):,} characters; the limit is {settings.max_input_chars:,}.")
+        for name, value in (("question", question), ("system prompt", system)):
+            if len(value) > settings.max_input_chars:
+                raise TutorError(f"The {name} is {len(value):,} characters; the limit is {settings.max_input_chars:,}.")
         chosen = expand_tools(tools or [])
         if not chosen:
             raise TutorError("Choose at least one tool.")
-        described = parse_spec(text_of(descriptions), chosen)
+        described = parse_spec(text(descriptions), chosen)
         if described.system:
             raise TutorError("Each line in the tool descriptions box starts with `Tool <name>:`, for example "
                              "`Tool calculator: Exact arithmetic.`; put other text in the system prompt.")
@@ -84,13 +92,13 @@ def build(tutor: Tutor) -> None:
         try:
             agent = Agent(model, spec_of(key, question, system, tools, descriptions, steps, seconds, tokens,
                                          examples), search=search)
-            if reply is not None and not text_of(reply).strip():
+            if reply is not None and not text(reply).strip():
                 raise TutorError("Write your step first: a Thought, then an Action and an Action Input, or a "
                                  "Final Answer.")
-            if reply is not None and len(text_of(reply)) > settings.max_input_chars:
-                raise TutorError(f"Your step is {len(text_of(reply)):,} characters; keep it under "
+            if reply is not None and len(text(reply)) > settings.max_input_chars:
+                raise TutorError(f"Your step is {len(text(reply)):,} characters; keep it under "
                                  f"{settings.max_input_chars:,}.")
-            messages = agent.step(messages or [], None if reply is None else text_of(reply))
+            messages = agent.step(messages or [], None if reply is None else text(reply))
             return (*shown(agent, messages), messages)
         except TutorError as exc:
             return f"**Cannot take the step:** {exc}", {}, "", messages or []
@@ -99,13 +107,13 @@ def build(tutor: Tutor) -> None:
         exercise = exercise_of(key)
         if exercise is None or course is None:
             return "Load an agent exercise first (the menu at the top), then grade your spec against it."
-        lines = [f"Tools: {', '.join(tools or exercise.agent.offered)}", text_of(descriptions).strip(),
-                 text_of(system).strip()]
+        lines = [f"Tools: {', '.join(tools or exercise.agent.offered)}", text(descriptions).strip(),
+                 text(system).strip()]
         try:
             result = course.grader.grade(exercise, "\n".join(line for line in lines if line))
         except TutorError as exc:
             return f"**Cannot grade:** {exc}"
-        return feedback_markdown(result, exercise.pass_threshold)
+        return feedback_markdown(result)
 
     def load(key):
         exercise = exercise_of(key)
@@ -114,7 +122,7 @@ def build(tutor: Tutor) -> None:
         task = exercise.agent
         return (f"**Exercise `{exercise.id}`:** {exercise.task.strip()}", task.question.strip(),
                 (task.system or "").strip(), list(task.offered),
-                "\n".join(f"Tool {name}: {text}" for name, text in task.descriptions.items()), task.limits.steps,
+                "\n".join(f"Tool {name}: {about}" for name, about in task.descriptions.items()), task.limits.steps,
                 min(task.limits.seconds, settings.agent_max_seconds), task.limits.tokens)
 
     with gr.Tab("Agent lab", id="agent-lab"):
