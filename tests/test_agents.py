@@ -391,4 +391,6 @@ def test_hostile_specs_are_graded_with_a_clear_outcome(name, text):
     assert [c.name for c in grade.checks][-1] == "agent: final answer" and grade.output
     assert all(len(prompt[0]["content"]) < 25_000 for prompt in model.prompts)  # the cut spec, not the raw text
     if len(text) > 20_000:
-        assert grade.notes == ["Only the first 20,000 characters were graded."]
+        assert grade.notes[0] == "Only the first 20,000 characters were graded."
+    if model.count_tokens(text) > 1_024:  # the grader's token budget for a submission
+        assert any("the grader read its first 1,024" in note for note in grade.notes)
