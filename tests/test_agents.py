@@ -321,10 +321,22 @@ def test_a_bad_spec_says_what_to_fix(text, fragment):
         parse_spec(text, ("calculator",))
 
 
+def test_worked_examples_can_be_limited_to_named_tools():
+    chat = ReActChatModel(chat=ScriptedModel(), examples=("shop_order",)).bind_tools(build_tools(["shop"]))
+    from langchain_core.messages import HumanMessage
+
+    turns = chat.transcript([HumanMessage("Where is A1?")])
+    assert "Action: shop_order" in " ".join(t["content"] for t in turns)
+    assert "Action: shop_refund" not in " ".join(t["content"] for t in turns) and len(turns) == 6
+    none = ReActChatModel(chat=ScriptedModel(), examples=False).bind_tools(build_tools(["shop"]))
+    assert len(none.transcript([HumanMessage("Where is A1?")])) == 2
+
+
 @pytest.mark.parametrize("block, fragment", [
     ({"tools": ["hammer"]}, "'hammer' is not a tool"), ({"tools": ["readings"]}, "cannot be graded"),
     ({"expect": {"tools": ["units"]}}, "'units' is not among"), ({"expect": {}}, "expect at least one"),
     ({"expect": {"answer": 1, "answer_any": ["x"]}}, "not both"), ({"limits": {"steps": 0}}, "greater than"),
+    ({"examples": ["units"]}, "'units' is not among"), ({"descriptions": {"units": "x"}}, "'units' is not among"),
 ])
 def test_an_exercises_agent_block_is_validated(block, fragment):
     data = {"question": "q", "tools": ["calculator"], "expect": {"tools": ["calculator"]}, **block}

@@ -48,7 +48,7 @@ class RunSpec:
     tools: tuple[str, ...] = ("calculator",)
     system: str = ""
     descriptions: dict[str, str] = field(default_factory=dict)
-    examples: bool = True
+    examples: bool | tuple[str, ...] = True
     limits: Limits = Limits()
     shop: Shop | None = None
     weather: dict[str, Forecast] | None = None
