@@ -59,3 +59,19 @@ def test_ask_says_when_the_readings_do_not_cover_a_question():
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["sources"] == [] and data["grounded"] == "not supported" and "do not cover" in data["answer"]
+
+
+def test_ask_answers_from_the_readings_with_citations():
+    result = tutor("ask", "why do LLMs make stuff up?", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["mode"] == "extractive" and data["grounded"] == "grounded" and "[1]" in data["answer"]
+    assert data["sources"][0]["source"] == "hallucinations-and-grounding.md"
+
+
+def test_eval_retrieval_reports_recall_and_mrr_per_split():
+    result = tutor("eval", "retrieval", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["test"]["questions"] >= 50 and data["test"]["recall"] >= 0.95 and 0 < data["test"]["mrr"] <= 1
+    assert data["all"]["questions"] >= 100

@@ -53,14 +53,41 @@ def test_a_lesson_end_to_end_in_the_chat(make_tutor):
     assert "Exercise 2 of" in nxt and s.exercise_index == 1
 
 
-def test_the_solution_comes_after_the_last_hint(make_tutor):
+def test_hints_run_out_but_never_turn_into_the_solution(make_tutor):
     tutor = make_tutor("x")
     s = Session()
     say(tutor, "/lesson few-shot", s)
     exercise = tutor.course.current(s)[1]
-    replies = [say(tutor, "/hint", s) for _ in exercise.hints]
-    assert all(exercise.solution.strip() not in r for r in replies)
+    replies = [say(tutor, "/hint", s) for _ in range(len(exercise.hints) + 4)]
+    assert [f"Hint {n} of {len(exercise.hints)}" in r for n, r in enumerate(replies[:len(exercise.hints)], 1)]
+    assert "different task" in replies[len(exercise.hints)]  # then an example from another task
+    assert "/next" in replies[-1] and replies[-1] == replies[-2]  # then a nudge, however often asked
+    assert all(exercise.solution.strip() not in r and "model solution" not in r for r in replies)
+    assert tutor.course.progress.hints_used(s.learner, "few-shot", exercise.id) == len(exercise.hints)
+
+
+def test_after_a_pass_the_model_solution_is_available(make_tutor):
+    tutor = make_tutor("A quiet fan with a flimsy base.", "VERDICT: yes\nREASON: fine")
+    s = Session()
+    say(tutor, "/lesson delimiters", s)
+    say(tutor, f"/submit {SOUND}", s)
+    exercise = tutor.course.current(s)[1]
     assert exercise.solution.strip() in say(tutor, "/hint", s)
+
+
+def test_the_course_outline_marks_done_and_current(make_tutor):
+    tutor = make_tutor("A quiet fan with a flimsy base.", "VERDICT: yes\nREASON: fine")
+    s = Session(learner="outline")
+    say(tutor, "/lesson delimiters", s)
+    before = tutor.course.outline(s)
+    assert "0 of 15 lessons completed" in before and "→ **Mark the parts" in before and "→ `summarize-review`" in before
+    say(tutor, f"/submit {SOUND}", s)
+    say(tutor, "/next", s)
+    after = tutor.course.outline(s)
+    assert "✓ `summarize-review`" in after and "→ `resist-injection`" in after and "(`delimiters`): 1/2" in after
+    tutor.course.progress.mark_completed("outline", "few-shot")
+    assert "1 of 15 lessons completed" in tutor.course.outline(s) and "✓ **Show the model" in tutor.course.outline(s)
+    assert "→ " not in tutor.course.outline(Session(learner="someone-else")).split("\n", 1)[1]
 
 
 def test_free_questions_do_not_carry_the_solution(make_tutor):

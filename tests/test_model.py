@@ -1,7 +1,7 @@
 """The embedded default, for real: streaming, settings, stop sequences, context budget."""
 import pytest
 
-from tutor.models import GenerationSettings, complete, prompt_budget
+from tutor.models import GenerationSettings, answer_mode, complete, prompt_budget
 
 pytestmark = pytest.mark.model
 
@@ -79,7 +79,10 @@ def test_old_turns_are_dropped_before_the_question(chat_model):
 
 def test_info_tells_what_is_loaded(chat_model):
     info = chat_model.info
-    assert "SmolLM2-135M" in info.name and info.device == "cpu" and info.context_window == 8192 and info.max_prompt_tokens == 2048
+    assert "SmolLM2-135M" in info.name and info.device == "cpu" and info.context_window == 8192
+    assert info.max_prompt_tokens == 2048
+    assert 100_000_000 < info.parameters < 200_000_000  # SmolLM2-135M: TUTOR_ANSWER_MODE=auto answers extractively
+    assert answer_mode("auto", info) == "extractive"
     assert info.extra["source"].endswith(tuple("0123456789"))
 
 

@@ -60,6 +60,13 @@ class Settings:
     adapters_dir: Path = _opt("TUTOR_ADAPTERS_DIR", "Folder of trained LoRA adapters.", ROOT / "adapters")
     log_level: str = _opt("TUTOR_LOG_LEVEL", "Python logging level: `DEBUG`, `INFO`, `WARNING` or `ERROR`.", "WARNING")
     max_new_tokens: int = _opt("TUTOR_MAX_NEW_TOKENS", "Default reply length cap for the tutor chat.", 200)
+    answer_mode: str = _opt(
+        "TUTOR_ANSWER_MODE",
+        "How questions are answered from the readings: `extractive` (the best-matching sentences of the passages, "
+        "each cited; needs no model call), `generative` (the model writes, then unsupported sentences are dropped) "
+        "or `auto` (generative only for models the back-end reports as 1 billion parameters or more).",
+        "auto",
+    )
     max_input_chars: int = _opt(
         "TUTOR_MAX_INPUT_CHARS",
         "Longest chat message or submission accepted; longer text is cut with a visible note. "
@@ -151,6 +158,7 @@ class Settings:
 
     def validated(self) -> "Settings":
         choices = {"quantize": ("auto", "on", "off"), "device": ("auto", "cpu", "cuda"),
+                   "answer_mode": ("auto", "extractive", "generative"),
                    "log_level": ("DEBUG", "INFO", "WARNING", "ERROR")}
         for name, allowed in choices.items():
             value = getattr(self, name)

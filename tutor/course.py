@@ -15,6 +15,7 @@ from tutor.errors import NotFound
 from tutor.grading import Grade, Grader, feedback_markdown
 from tutor.lessons import Exercise, Lesson, LessonSet, load_lessons
 from tutor.progress import Progress
+from tutor.tutoring.hints import Coach, misses_of
 
 log = logging.getLogger(__name__)
 REFRESH_SECONDS = 2.0
@@ -29,10 +30,12 @@ def folder_stamp(folder: Path) -> tuple:
 
 
 class Course:
-    def __init__(self, settings: Settings, grader: Grader, progress: Progress):
+    def __init__(self, settings: Settings, grader: Grader, progress: Progress, coach: Coach | None = None):
+        """``coach`` gives the graduated hints (tutor.tutoring.hints); the default one has no readings index."""
         self.settings = settings
         self.grader = grader
         self.progress = progress
+        self.coach = coach or Coach()
         self.lessons = LessonSet()
         self._stamp: tuple = ()
         self._checked = 0.0
@@ -93,6 +96,25 @@ class Course:
         rows = [f"- `{l.id}`: {l.title} ({len(l.exercises)} exercises)" for l in self.lessons]
         return "**Lessons** (start one with `/lesson <id>`):\n\n" + "\n".join(rows)
 
+    def outline(self, session) -> str:
+        """The course as a list: a mark on each completed lesson and passed exercise, an arrow at the current one."""
+        if not len(self.lessons):
+            return "No lessons are loaded."
+        passed = self.progress.passed_by_lesson(session.learner)
+        completed = set(self.progress.completed_lessons(session.learner))
+        lines = [f"**Course outline**: {len(completed & set(self.lessons.ids))} of {len(self.lessons)} lessons "
+                 "completed (✓ done, → current)", ""]
+        for lesson in self.lessons:
+            done = passed.get(lesson.id, set())
+            mark = "✓ " if lesson.id in completed else "→ " if lesson.id == session.lesson_id else ""
+            count = sum(e.id in done for e in lesson.exercises)
+            lines.append(f"- {mark}**{lesson.title}** (`{lesson.id}`): {count}/{len(lesson.exercises)}")
+            for n, exercise in enumerate(lesson.exercises):
+                here = lesson.id == session.lesson_id and n == session.exercise_index
+                mark = "✓ " if exercise.id in done else "→ " if here else ""
+                lines.append(f"    - {mark}`{exercise.id}`")
+        return "\n".join(lines)
+
     def start(self, session, lesson_id: str) -> str:
         if not lesson_id:
             return "Which lesson? " + self.list_lessons()
@@ -115,6 +137,7 @@ class Course:
             return "Pick a lesson with `/lesson <id>` to get an exercise."
         session.hints_shown = self.progress.hints_used(session.learner, lesson.id, exercise.id)
         session.solved = exercise.id in self.progress.passed_exercises(session.learner, lesson.id)
+        session.last_failed, session.hint_focus, session.hint_step = (), "", 0  # a new exercise: a fresh start
         how = ("Write a **prompt**; put `{input}` where the material goes. I will run it on the model and grade "
                "the prompt and what it produces." if exercise.kind == "prompt"
                else "Write your **answer** in your own words.")
@@ -123,17 +146,19 @@ class Course:
                 f"{exercise.task.strip()}{material}\n\n{how}\n\nSend it with `/submit <your text>` (or the Submit "
                 f"button). `/hint` gives a hint ({len(exercise.hints)} available).")
 
-    def hint(self, session) -> str:
+    def hint(self, session, asked_for_solution: bool = False) -> str:
+        """The next graduated hint (tutor.tutoring.hints). The model solution only ever comes after a pass."""
         lesson, exercise = self.current(session)
         if exercise is None:
             return "There is no exercise in progress. Start one with `/lesson <id>`."
-        if session.hints_shown < len(exercise.hints):
-            session.hints_shown += 1
+        if session.solved:
+            return ("You have already passed this exercise, so here is the model solution to compare with yours:"
+                    f"\n\n```\n{exercise.solution.strip()}\n```\n\n**Next:** type `/next` to go on.")
+        before = session.hints_shown
+        text = self.coach.hint(session, lesson, exercise, self.lessons, asked_for_solution)
+        if before < session.hints_shown <= len(exercise.hints):
             self.progress.record_hint(session.learner, lesson.id, exercise.id, session.hints_shown)
-            n, total = session.hints_shown, len(exercise.hints)
-            more = " Ask again for the next one." if n < total else " That was the last hint; ask once more to see a model solution."
-            return f"**Hint {n} of {total}:** {exercise.hints[n - 1].strip()}\n\n_{more.strip()}_"
-        return self.solution(exercise, "You have seen every hint")
+        return text
 
     def solution(self, exercise: Exercise, why: str) -> str:
         return f"{why}, so here is a model solution:\n\n```\n{exercise.solution.strip()}\n```\n\nType `/next` to go on."
@@ -171,14 +196,18 @@ class Course:
         # The attempt is committed before any feedback is sent: an answer the learner saw is never lost,
         # even if this process dies right after.
         grade, completed = self.grade_and_record(session, text)
+        session.last_failed = () if grade.passed else misses_of(grade)
         yield feedback_markdown(grade, exercise.pass_threshold)
         if grade.passed:
             session.solved = True
             if completed:
                 yield f"\n\n🎉 You have completed **{lesson.title}**."
             yield "\n\n" + self.solution(exercise, "Well done")
+        elif session.last_failed:
+            yield (f"\n\n**The first thing to fix:** {session.last_failed[0].detail.strip()}\n\n**Next:** fix that "
+                   "and `/submit` again, or ask for a `/hint` about it.")
         else:
-            yield "\n\nFix what the checks point out and `/submit` again, or ask for a `/hint`."
+            yield "\n\n**Next:** improve your score and `/submit` again, or ask for a `/hint`."
 
     def next(self, session) -> str:
         lesson, _ = self.current(session)

@@ -12,6 +12,7 @@ import logging
 import os
 import sys
 
+from tutor.cli import evals as eval_commands
 from tutor.cli import finetune, instruments, lessons, progress, readings, serve
 from tutor.config import Settings
 from tutor.errors import TutorError
@@ -25,7 +26,8 @@ def parser() -> argparse.ArgumentParser:
     instruments.register(sub)
     progress.register(sub)
     evals = sub.add_parser("eval", help="measure the tutor").add_subparsers(dest="what", required=True)
-    readings.register(sub, evals)
+    readings.register(sub)
+    eval_commands.register(evals)
     finetune.register(sub, evals)
     return p
 

@@ -12,12 +12,13 @@ from tutor.models.protocol import (
     Inspector,
     Message,
     ModelInfo,
+    answer_mode,
     complete,
     inspectable,
     prompt_budget,
 )
 
-__all__ = ["GREEDY", "ChatModel", "GenerationSettings", "Inspector", "Message", "ModelInfo", "complete",
+__all__ = ["GREEDY", "ChatModel", "GenerationSettings", "Inspector", "Message", "ModelInfo", "answer_mode", "complete",
            "inspectable", "load_model", "prompt_budget"]
 
 

@@ -144,6 +144,14 @@ class Progress:
                           (learner, lesson))
         return {r[0] for r in rows}
 
+    def passed_by_lesson(self, learner: str) -> dict[str, set[str]]:
+        """lesson id -> the exercises the learner has passed in it (for the course outline)."""
+        passed: dict[str, set[str]] = {}
+        for lesson, exercise in self._rows("SELECT DISTINCT lesson, exercise FROM attempts WHERE learner=? AND passed=1",
+                                           (learner,)):
+            passed.setdefault(lesson, set()).add(exercise)
+        return passed
+
     def completed_lessons(self, learner: str) -> list[str]:
         return [r[0] for r in self._rows("SELECT lesson FROM completed WHERE learner=? ORDER BY at", (learner,))]
 

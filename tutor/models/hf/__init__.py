@@ -52,6 +52,16 @@ class _Cancelled(StoppingCriteria):
         return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
+def count_parameters(model) -> int | None:
+    """Weights in the model. transformers' num_parameters counts a packed 4-bit weight as one parameter,
+    where a plain numel() would count half of them."""
+    count = getattr(model, "num_parameters", None)
+    try:
+        return int(count()) if callable(count) else sum(p.numel() for p in model.parameters())
+    except Exception:  # an exotic wrapper: the size is unknown, and the tutor then answers extractively
+        return None
+
+
 class HFChatModel:
     def __init__(self, loaded: loading.Loaded, max_prompt_tokens: int = 2_048):
         self.loaded = loaded
@@ -73,6 +83,7 @@ class HFChatModel:
             max_prompt_tokens=int(min(window, max_prompt_tokens)),
             extra={"source": loaded.source, "load_seconds": round(loaded.load_seconds, 2),
                    "from_cache": loaded.from_cache, "folds_system_role": self.folds_system},
+            parameters=count_parameters(self.model),
         )
 
     @classmethod

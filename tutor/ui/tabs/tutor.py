@@ -1,4 +1,9 @@
-"""The Tutor tab: the chat, the lesson panel and the public `chat` API."""
+"""The Tutor tab: the chat, the lesson panel with the course outline, and the public API.
+
+API (gradio_client): `/new_session() -> session_id`; `/chat(message, history, session_id) -> reply` (streamed),
+where a session id keeps the learner's place between calls, so `/lesson`, `/hint` and `/submit` follow a
+lesson; `/session(session_id) -> where the learner is`. Sessions live in a bounded server-side store
+(tutor.tutoring.sessions)."""
 from __future__ import annotations
 
 import copy
@@ -10,6 +15,7 @@ import gradio as gr
 from tutor.errors import TutorError
 from tutor.progress import learner_id
 from tutor.tutor import Session, Tutor
+from tutor.tutoring.sessions import SessionError, SessionStore
 from tutor.ui.common import EMPTY_REPLY, BadInput, gpu, plain_history, text_of
 
 
@@ -59,27 +65,69 @@ def build(demo: gr.Blocks, tutor: Tutor, limits: dict) -> None:
             history[-1] = {"role": "assistant", "content": EMPTY_REPLY}
             yield history, session
 
+    store = SessionStore()
+
     @gpu
-    def chat(message: str, history: list[dict] | None = None) -> Iterator[str]:
+    def chat(message: str, history: list[dict] | None = None, session_id: str = "") -> Iterator[str]:
         """Ask the tutor (or run a /command) and stream the reply. `history` is earlier turns as
-        [{"role": "user" | "assistant", "content": str}] (content may also be a list of text parts)."""
+        [{"role": "user" | "assistant", "content": str}] (content may also be a list of text parts).
+        `session_id` (from /new_session) keeps your place between calls: /lesson, /hint, /submit and follow-up
+        questions continue where the last call left off, and without `history` the server's copy of the
+        recent conversation is used. Empty: a one-off session."""
         try:
             text, prior = text_of(message, chars), plain_history(history, chars)
+            session_id = _field(session_id, "session_id", 200)
         except BadInput as exc:
             yield f"I could not read that message: {exc}"
             return
+        if not session_id:
+            yield from stream(text, prior, Session(learner="api"))
+            return
+        try:
+            with store.use(session_id) as entry:
+                reply = ""
+                for reply in stream(text, prior or list(entry.history), entry.session):
+                    yield reply
+                entry.remember(text, reply)
+        except SessionError as exc:
+            yield f"**Session problem:** {exc}"
+
+    def stream(text: str, history: list[dict], session: Session) -> Iterator[str]:
         reply = ""
-        for chunk in tutor.reply(text, prior, Session(learner="api")):
+        for chunk in tutor.reply(text, history, session):
             reply += chunk
             yield reply
         if not reply:
             yield EMPTY_REPLY
+
+    def new_session() -> str:
+        """Start an API session; pass the returned id as `session_id` to /chat and /session. Keep it private:
+        whoever has it continues the session."""
+        return store.create()
+
+    def session_state(session_id: str) -> dict:
+        """Where an API session is: lesson, exercise, whether it is solved, hints shown, the last attempt's
+        failed checks. `{"error": ...}` for an unknown or malformed id."""
+        try:
+            with store.use(_field(session_id, "session_id", 200)) as entry:
+                s = entry.session
+                lesson, exercise = tutor.course.current(s) if tutor.course else (None, None)
+                return {"lesson": lesson.id if lesson else None, "exercise": exercise.id if exercise else None,
+                        "solved": s.solved, "hints_shown": s.hints_shown, "hint_step": s.hint_step,
+                        "last_failed": [m.detail for m in s.last_failed], "turns": len(entry.history) // 2}
+        except (SessionError, BadInput) as exc:
+            return {"error": str(exc)}
 
     def lesson_choices() -> list[tuple[str, str]]:
         return [(f"{l.title} ({l.id})", l.id) for l in tutor.course.lessons] if tutor.course else []
 
     def progress_markdown(session: Session) -> str:
         return tutor.course.progress.markdown(session.learner) if tutor.course else ""
+
+    def panel(session: Session) -> tuple[str, str]:
+        """The course outline and the progress table, refreshed after every message."""
+        session = session or Session()
+        return (tutor.course.outline(session) if tutor.course else ""), progress_markdown(session)
 
     session = gr.State(Session())
     browser_id = gr.BrowserState("", storage_key="prompt-tutor-learner")
@@ -102,6 +150,8 @@ def build(demo: gr.Blocks, tutor: Tutor, limits: dict) -> None:
                 submission = gr.Textbox(label="Your submission", lines=6,
                                         placeholder="Your prompt (use {input} for the material) or your answer")
                 submit_btn = gr.Button("Submit for grading", variant="primary")
+                with gr.Accordion("Course outline", open=True):
+                    outline = gr.Markdown()
                 with gr.Accordion("Progress", open=False):
                     progress = gr.Markdown()
                     refresh_btn = gr.Button("Refresh progress", size="sm")
@@ -113,7 +163,7 @@ def build(demo: gr.Blocks, tutor: Tutor, limits: dict) -> None:
             trigger(lambda text: ("", text), [textbox], [textbox, pending],
                     **(ui_event("take_message") if named else {"api_visibility": "private"})).then(
                 converse, [chatbot, session, pending], **(ui_event("converse") if named else {"api_visibility": "private"}),
-                **chat_io).then(progress_markdown, [session], [progress], api_visibility="private")
+                **chat_io).then(panel, [session], [outline, progress], api_visibility="private")
 
         def run_command(make_command):
             """A button as a chat command: the same conversation, the same history."""
@@ -132,7 +182,7 @@ def build(demo: gr.Blocks, tutor: Tutor, limits: dict) -> None:
         ]
         for event, button, make_command, extra, io in buttons:
             button.click(run_command(make_command), [chatbot, session, *extra], **ui_event(event),
-                         **io).then(progress_markdown, [session], [progress], api_visibility="private")
+                         **io).then(panel, [session], [outline, progress], api_visibility="private")
         gr.api(chat, api_name="chat", **limits)
 
         @gpu
@@ -154,6 +204,8 @@ def build(demo: gr.Blocks, tutor: Tutor, limits: dict) -> None:
             return "".join(tutor.reply(f"/submit {submission}", [], session))
 
         gr.api(submit, api_name="submit", **limits)
+        gr.api(new_session, api_name="new_session")
+        gr.api(session_state, api_name="session")
 
         def identify(stored_id, learner_name, session: Session):
             # The browser-local id comes from the client like any other input: clean and bound it as a name,
@@ -161,12 +213,12 @@ def build(demo: gr.Blocks, tutor: Tutor, limits: dict) -> None:
             stored_id = learner_id(stored_id, "") or f"learner-{uuid.uuid4().hex[:8]}"
             session = copy.deepcopy(session) if session else Session()
             session.learner = learner_id(learner_name, stored_id)
-            return stored_id, session, progress_markdown(session)
+            return stored_id, session, *panel(session)
 
-        identity = ([browser_id, name, session], [browser_id, session, progress])
+        identity = ([browser_id, name, session], [browser_id, session, outline, progress])
         demo.load(identify, *identity, api_visibility="private")
         name.blur(identify, *identity, **ui_event("identify"))
-        refresh_btn.click(progress_markdown, [session], [progress], **ui_event("progress"))
+        refresh_btn.click(panel, [session], [outline, progress], **ui_event("progress"))
 
         def refresh_lessons():
             if tutor.course:
