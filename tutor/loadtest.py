@@ -120,6 +120,8 @@ class Learner:
                     return False
                 time.sleep(0.1)
             result = job.result()
+            if first is not None and not first:  # the whole reply came in one update
+                first.append(time.monotonic() - started)
         except Exception as exc:  # the app's error, a dropped connection, a full queue: all count
             self.figures.error(self.name, action, f"{type(exc).__name__}: {str(exc)[:200]}")
             return False
