@@ -38,3 +38,8 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .tutor-data
+
+# A classroom load test against the app started on a free loopback port (a benchmark: prints figures).
+.PHONY: loadtest
+loadtest: $(STAMP)
+	GRADIO_ANALYTICS_ENABLED=False $(PY) -m tutor.loadtest

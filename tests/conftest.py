@@ -53,6 +53,27 @@ MISTRAL_TEMPLATE = (
 )
 
 
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One real PostgreSQL server for the session (Debian's `postgresql`); its superuser URL."""
+    from tests import postgres
+
+    if postgres.bin_dir() is None:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError("CI=true but no PostgreSQL found: .ci/run installs Debian's `postgresql`; install it.")
+        pytest.skip("no PostgreSQL on this machine: `apt-get install postgresql` to run these tests")
+    with postgres.running_postgres() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A fresh, empty database on the session's PostgreSQL server."""
+    from tests.postgres import new_database
+
+    return new_database(postgres_server)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -65,7 +65,7 @@ def test_playground_returns_output_rendered_prompt_and_counts(served):
         "You answer in one word.", "Name a colour.", 8, 0, 50, 0.95, 1.0, 0, 0, "", -1, api_name="/playground")
     assert output.strip()
     assert "You answer in one word." in rendered and "<|im_start|>assistant" in rendered
-    assert "prompt" in counts and "8,192" in counts
+    assert "prompt" in counts and "2,048" in counts and "8,192" in counts
 
 
 def test_playground_reports_bad_input(served):
@@ -88,6 +88,16 @@ def test_tokens_and_next_token_endpoints(served):
     assert "2 tokens" in count and "Llama 2" in other_count
     chart, note, _ = client.predict("The capital of France is", 1.0, 0, 1.0, api_name="/next_token")
     assert "Entropy" in note and chart
+
+
+def test_about_panel_shows_the_shipped_adapters_figures(tmp_path):
+    from tutor.config import ROOT
+    from tutor.ui.tabs.about import adapter_figures
+
+    text = adapter_figures(ROOT / "adapters" / "smollm2-tutor")
+    figures = __import__("json").loads((ROOT / "adapters" / "smollm2-tutor" / "eval.json").read_text())
+    assert f"{figures['adapter']['loss']:.3f}" in text and f"{figures['base']['rougeL']:.3f}" in text
+    assert "No evaluation figures" in adapter_figures(tmp_path)
 
 
 def test_an_api_session_follows_a_lesson_over_several_calls(served):

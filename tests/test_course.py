@@ -4,12 +4,14 @@ import sqlite3
 import pytest
 
 from tests.fakes import ScriptedModel
+from tutor import course as course_module
 from tutor.config import ROOT, Settings
 from tutor.course import Course
 from tutor.grading import Grader
 from tutor.progress import Progress, learner_id
 from tutor.tutor import Session, Tutor
 
+CLASS_LESSONS = ROOT / "tests" / "data" / "class_lessons"
 SOUND = "Summarise the review between the triple backticks in one sentence.\n```\n{input}\n```"
 
 
@@ -107,7 +109,9 @@ def test_unknown_lesson_and_command_get_clear_messages(make_tutor):
     assert "no exercise" in say(tutor, "/hint", s).lower()
 
 
-def test_reload_picks_up_a_new_lesson_and_reports_a_bad_one(make_tutor, tmp_path):
+def test_a_dropped_in_lesson_is_served_and_a_bad_one_skipped_without_a_restart(make_tutor, tmp_path, monkeypatch,
+                                                                               caplog):
+    monkeypatch.setattr(course_module, "REFRESH_SECONDS", 0.0)
     folder = tmp_path / "lessons"
     folder.mkdir()
     (folder / "delimiters.yaml").write_text((ROOT / "lessons" / "delimiters.yaml").read_text())
@@ -115,9 +119,14 @@ def test_reload_picks_up_a_new_lesson_and_reports_a_bad_one(make_tutor, tmp_path
     assert tutor.course.lessons.ids == ["delimiters"]
     (folder / "few-shot.yaml").write_text((ROOT / "lessons" / "few-shot.yaml").read_text())
     (folder / "broken.yaml").write_text("id: broken\ntitle: [unclosed\n")
-    message = say(tutor, "/reload", Session())
+    with caplog.at_level("WARNING"):
+        listing = say(tutor, "/lessons", Session())
+    assert "`few-shot`" in listing and "broken" not in listing  # learners see only valid lessons, no paths
     assert tutor.course.lessons.ids == ["delimiters", "few-shot"]
-    assert "broken.yaml:" in message
+    assert "broken.yaml:" in caplog.text  # the instructor finds the problem in the log (and `tutor lessons check`)
+    (folder / "few-shot.yaml").unlink()
+    assert "few-shot" not in say(tutor, "/lessons", Session())
+    assert "/reload" not in say(tutor, "/help", Session())
 
 
 def test_progress_survives_a_restart(make_tutor, tmp_path):
@@ -126,14 +135,17 @@ def test_progress_survives_a_restart(make_tutor, tmp_path):
     say(tutor, "/lesson delimiters", s)
     say(tutor, "/hint", s)
     say(tutor, f"/submit {SOUND}", s)
+    say(tutor, "/submit summarize this: {input}", s)  # a weaker second try: the best score is the first
     db = tutor.settings.progress_db
     del tutor
 
     reopened = Progress(db)  # a new process would open the same file
+    first, second = reopened.attempts()
+    assert first.passed and not second.passed and first.score > second.score
+    assert "input_delimited (prompt)" in second.failed_checks and "input_delimited (prompt)" not in first.failed_checks
     summary = reopened.summary("grace")
-    assert summary["exercises"][0] == {"lesson": "delimiters", "exercise": "summarize-review", "attempts": 1,
-                                       "best_score": summary["exercises"][0]["best_score"], "passed": True,
-                                       "hints_used": 1}
+    assert summary["exercises"] == [{"lesson": "delimiters", "exercise": "summarize-review", "attempts": 2,
+                                     "best_score": round(first.score, 3), "passed": True, "hints_used": 1}]
     assert "summarize-review" in reopened.markdown("grace")
     with sqlite3.connect(db) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -144,14 +156,23 @@ def test_progress_survives_a_restart(make_tutor, tmp_path):
     assert s2.hints_shown == 1 and s2.solved
 
 
-def test_completing_every_exercise_completes_the_lesson(tmp_path):
-    progress = Progress(tmp_path / "p.sqlite3")
-    progress.record_attempt("l", "a", "x", 0.9, True, 0)
-    progress.mark_completed("l", "a")
-    assert progress.summary("l")["completed_lessons"] == ["a"]
+def test_completing_every_exercise_completes_the_lesson(make_tutor):
+    """The rule: a lesson is complete when every exercise has a passing attempt; the course applies it."""
+    tutor = make_tutor("VERDICT: yes\nREASON: fine", lessons_dir=CLASS_LESSONS)
+    s = Session(learner="ada")
+    say(tutor, "/lesson class-basics", s)
+    assert "Passed" in (first := say(tutor, "/submit Triple backticks.", s)) and "You have completed" not in first
+    assert tutor.course.progress.completed_lessons("ada") == []  # one of two exercises passed
+    say(tutor, "/next", s)
+    assert "Not yet" in say(tutor, "/submit Because it looks nicer.", s)  # a failing attempt
+    assert tutor.course.progress.completed_lessons("ada") == []
+    done = say(tutor, "/submit So the model does not mistake the material for instructions.", s)
+    assert "You have completed **Class basics**" in done
+    assert tutor.course.progress.completed_lessons("ada") == ["class-basics"]
 
 
 def test_learner_ids_are_cleaned():
     assert learner_id("  Ada Lovelace ", "fallback") == "Ada Lovelace"
     assert learner_id("<script>", "fallback") == "script"
     assert learner_id("", "learner-1234") == "learner-1234"
+    assert learner_id("Robert'); DROP TABLE attempts;--\x1b[31m", "x") == "Robert DROP TABLE attempts--31m"

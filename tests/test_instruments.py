@@ -7,7 +7,6 @@ import sys
 import pytest
 
 from tutor import instruments
-from tutor.models.hf.probe import shape_distribution
 
 pytestmark = pytest.mark.model
 PROMPT = "The capital of France is"
@@ -41,10 +40,38 @@ def test_top_k_top_p_and_greedy_cut_the_candidates(chat_model):
     assert len(greedy) == 1 and greedy[0]["prob"] == 1.0 and "Paris" in greedy[0]["token"]
 
 
-def test_shape_distribution_keeps_the_top_p_mass():
+SHAPED = {"temperature": 0.8, "top_k": 20, "top_p": 0.9, "min_p": 0.05, "repetition_penalty": 1.3}
+
+
+def test_the_shown_distribution_is_the_one_generate_samples(chat_model):
     import torch
-    probs = shape_distribution(torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05])), 1.0, 0, 0.7)
-    assert probs.tolist() == pytest.approx([0.5 / 0.8, 0.3 / 0.8, 0, 0])
+
+    shown = {c["id"]: c["prob"] for c in chat_model.next_token(PROMPT, show=50, **SHAPED)}
+    assert abs(sum(shown.values()) - 1) < 1e-4  # top-k 20 keeps every token with mass inside the 50 shown
+    # generate itself, called independently with the same settings and seed, draws the token sample_next reports
+    ids = chat_model.tokenizer(PROMPT, return_tensors="pt", add_special_tokens=False)["input_ids"]
+    for seed in range(5):
+        torch.manual_seed(seed)
+        drawn = chat_model.model.generate(input_ids=ids, attention_mask=torch.ones_like(ids), do_sample=True,
+                                          max_new_tokens=1, pad_token_id=chat_model.tokenizer.pad_token_id,
+                                          **SHAPED)[0, -1]
+        step = chat_model.sample_next(PROMPT, seed=seed, **SHAPED)
+        assert step["id"] == int(drawn) and step["prob"] == pytest.approx(shown[step["id"]], abs=1e-5)
+
+
+def test_extreme_settings_give_a_distribution_or_a_clear_error(chat_model):
+    tiny = chat_model.next_token(PROMPT, top_p=0.001, show=10)
+    assert len(tiny) == 1 and tiny[0]["prob"] == pytest.approx(1.0)  # was NaN for every token at top-p ~0
+    for bad, name in (({"top_p": 0}, "top_p"), ({"temperature": float("nan")}, "temperature"),
+                      ({"min_p": 1.5}, "min_p"), ({"top_k": -1}, "top_k")):
+        with pytest.raises(ValueError, match=name):
+            chat_model.next_token(PROMPT, **bad)
+
+
+def test_cli_refuses_bad_settings_before_loading_the_model():
+    result = subprocess.run([sys.executable, "-m", "tutor.cli", "next-token", "Hi", "--top-p", "0"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "top_p must be above 0" in result.stderr and "Traceback" not in result.stderr
 
 
 TEXTS = ["Hello, world!", "  leading and  double  spaces\n\ttabs", "naïve café ünïcode", "emoji 🙂👍🏽 and 漢字",
@@ -66,6 +93,9 @@ def test_sequence_logprob_prefers_the_right_answer(chat_model):
     assert right["total"] > wrong["total"]
     assert right["total"] == pytest.approx(sum(t["logprob"] for t in right["tokens"]), abs=1e-3)
     assert "Total log-probability" in instruments.logprob_markdown(right)
+    heat = instruments.logprob_heatmap(right)
+    assert [t for t, _ in heat] == [t["token"] for t in right["tokens"]] and all(-1 <= v <= 1 for _, v in heat)
+    assert heat[0][1] > instruments.logprob_heatmap(wrong)[0][1]  # the expected token sits higher on the scale
 
 
 def test_compare_runs_both_prompts_with_token_counts_and_rouge(chat_model):

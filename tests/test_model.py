@@ -1,7 +1,7 @@
 """The embedded default, for real: streaming, settings, stop sequences, context budget."""
 import pytest
 
-from tutor.models import GenerationSettings, answer_mode, complete
+from tutor.models import GenerationSettings, answer_mode, complete, prompt_budget
 
 pytestmark = pytest.mark.model
 
@@ -51,8 +51,22 @@ def test_overlong_message_is_truncated_to_fit(chat_model):
     huge = "word " * (chat_model.info.context_window * 2)
     messages, cut = chat_model.fit_messages([{"role": "user", "content": huge}], reserve=100)
     assert cut
-    assert chat_model.count_tokens(chat_model.render(messages)) <= chat_model.info.context_window - 100
+    assert chat_model.count_tokens(chat_model.render(messages)) <= prompt_budget(chat_model.info, 100)
     assert "cut to fit" in messages[-1]["content"]
+
+
+def test_a_long_system_message_is_shortened_too(chat_model):
+    """The system message used to be kept whole, so a long one reached the model past its window."""
+    system = "Always answer in French. " + "Be brief and kind. " * 5_000
+    messages = [{"role": "system", "content": system}, {"role": "user", "content": "earlier"},
+                {"role": "assistant", "content": "reply"}, {"role": "user", "content": "Name a colour."}]
+    fitted, cut = chat_model.fit_messages(messages, reserve=64)
+    assert cut and chat_model.count_tokens(chat_model.render(fitted)) <= prompt_budget(chat_model.info, 64)
+    assert fitted[0]["content"].startswith("Always answer in French.") and "cut to fit" in fitted[0]["content"]
+    assert fitted[-1]["content"] == "Name a colour."  # the question itself survives
+    cjk = [{"role": "user", "content": "你好🙂" * 20_000}]  # several tokens per character
+    fitted, cut = chat_model.fit_messages(cjk, reserve=64)
+    assert cut and chat_model.count_tokens(chat_model.render(fitted)) <= prompt_budget(chat_model.info, 64)
 
 
 def test_old_turns_are_dropped_before_the_question(chat_model):
@@ -66,6 +80,7 @@ def test_old_turns_are_dropped_before_the_question(chat_model):
 def test_info_tells_what_is_loaded(chat_model):
     info = chat_model.info
     assert "SmolLM2-135M" in info.name and info.device == "cpu" and info.context_window == 8192
+    assert info.max_prompt_tokens == 2048
     assert 100_000_000 < info.parameters < 200_000_000  # SmolLM2-135M: TUTOR_ANSWER_MODE=auto answers extractively
     assert answer_mode("auto", info) == "extractive"
     assert info.extra["source"].endswith(tuple("0123456789"))

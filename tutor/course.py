@@ -6,16 +6,27 @@ send the same commands. Framework-free; the learner's place lives in a ``Session
 from __future__ import annotations
 
 import logging
+import time
+from pathlib import Path
 from typing import Iterator
 
 from tutor.config import Settings
 from tutor.errors import NotFound
-from tutor.grading import Grader, feedback_markdown
+from tutor.grading import Grade, Grader, feedback_markdown
 from tutor.lessons import Exercise, Lesson, LessonSet, load_lessons
 from tutor.progress import Progress
 from tutor.tutoring.hints import Coach, misses_of
 
 log = logging.getLogger(__name__)
+REFRESH_SECONDS = 2.0
+
+
+def folder_stamp(folder: Path) -> tuple:
+    """What changes when a lesson file is added, edited or removed."""
+    try:
+        return tuple(sorted((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in Path(folder).glob("*.y*ml")))
+    except OSError:
+        return ()
 
 
 class Course:
@@ -26,14 +37,29 @@ class Course:
         self.progress = progress
         self.coach = coach or Coach()
         self.lessons = LessonSet()
+        self._stamp: tuple = ()
+        self._checked = 0.0
         self.reload()
 
     def reload(self) -> list[str]:
         """Re-read the lessons folder; bad files are logged and skipped, the rest served. Returns the problems."""
+        self._stamp = folder_stamp(self.settings.lessons_dir)
         self.lessons = load_lessons(self.settings.lessons_dir)
         for problem in self.lessons.problems:
             log.warning("skipped lesson file: %s", problem)
         return list(self.lessons.problems)
+
+    def refresh(self) -> None:
+        """Pick up lesson files an instructor added, changed or removed: the folder's listing (names, sizes,
+        modification times) is compared at most once every ``REFRESH_SECONDS``, so a busy class does not stat
+        the folder on every message. Bad files are logged for the instructor (`tutor lessons check` shows them);
+        learners only ever see the valid lessons."""
+        now = time.monotonic()
+        if now - self._checked < REFRESH_SECONDS:
+            return
+        self._checked = now
+        if folder_stamp(self.settings.lessons_dir) != self._stamp:
+            self.reload()
 
     # -- where the learner is ---------------------------------------------------------------------------
     def current(self, session) -> tuple[Lesson | None, Exercise | None]:
@@ -55,8 +81,8 @@ class Course:
             "/hint": lambda: self.hint(session),
             "/next": lambda: self.next(session),
             "/progress": lambda: self.progress.markdown(session.learner),
-            "/reload": lambda: self.reload_message(),
         }
+        self.refresh()
         if name == "/submit":
             yield from self.submit(session, arg)
         elif name in handlers:
@@ -75,7 +101,7 @@ class Course:
         if not len(self.lessons):
             return "No lessons are loaded."
         passed = self.progress.passed_by_lesson(session.learner)
-        completed = self.progress.completed_lessons(session.learner)
+        completed = set(self.progress.completed_lessons(session.learner))
         lines = [f"**Course outline**: {len(completed & set(self.lessons.ids))} of {len(self.lessons)} lessons "
                  "completed (✓ done, → current)", ""]
         for lesson in self.lessons:
@@ -88,13 +114,6 @@ class Course:
                 mark = "✓ " if exercise.id in done else "→ " if here else ""
                 lines.append(f"    - {mark}`{exercise.id}`")
         return "\n".join(lines)
-
-    def reload_message(self) -> str:
-        problems = self.reload()
-        text = f"Reloaded: {len(self.lessons)} lesson(s) available."
-        if problems:
-            text += "\n\nSkipped files (fix them and reload):\n" + "\n".join(f"- `{p}`" for p in problems)
-        return text
 
     def start(self, session, lesson_id: str) -> str:
         if not lesson_id:
@@ -144,6 +163,25 @@ class Course:
     def solution(self, exercise: Exercise, why: str) -> str:
         return f"{why}, so here is a model solution:\n\n```\n{exercise.solution.strip()}\n```\n\nType `/next` to go on."
 
+    def go_to(self, session, lesson_id: str, exercise_id: str) -> Exercise:
+        """Put the session on one exercise (the API and `tutor grade --learner` submit this way)."""
+        lesson = self.lessons.get(str(lesson_id).strip())
+        exercise = lesson.exercise(str(exercise_id).strip())
+        session.lesson_id, session.exercise_index = lesson.id, lesson.exercises.index(exercise)
+        self.pose(session)  # loads the hints already seen and whether it was solved
+        return exercise
+
+    def grade_and_record(self, session, text: str) -> tuple[Grade, bool]:
+        """Grade the session's exercise and store the attempt (and the lesson's completion, when this pass
+        completes it) in one transaction. Returns the grade and whether the lesson is now complete."""
+        lesson, exercise = self.current(session)
+        grade = self.grader.grade(exercise, text)
+        completed = self.progress.record_attempt(
+            session.learner, lesson.id, exercise.id, grade.score, grade.passed, session.hints_shown,
+            failed_checks=[c.name for c in grade.checks if not c.passed],
+            lesson_exercises=[e.id for e in lesson.exercises])
+        return grade, completed
+
     def submit(self, session, text: str) -> Iterator[str]:
         lesson, exercise = self.current(session)
         if exercise is None:
@@ -155,15 +193,14 @@ class Course:
             return
         yield ("_Running your prompt on the model and grading it…_\n\n" if exercise.kind == "prompt"
                else "_Grading your answer…_\n\n")
-        grade = self.grader.grade(exercise, text)
-        self.progress.record_attempt(session.learner, lesson.id, exercise.id, grade.score, grade.passed,
-                                     session.hints_shown)
+        # The attempt is committed before any feedback is sent: an answer the learner saw is never lost,
+        # even if this process dies right after.
+        grade, completed = self.grade_and_record(session, text)
         session.last_failed = () if grade.passed else misses_of(grade)
         yield feedback_markdown(grade, exercise.pass_threshold)
         if grade.passed:
             session.solved = True
-            if self.progress.passed_exercises(session.learner, lesson.id) >= {e.id for e in lesson.exercises}:
-                self.progress.mark_completed(session.learner, lesson.id)
+            if completed:
                 yield f"\n\n🎉 You have completed **{lesson.title}**."
             yield "\n\n" + self.solution(exercise, "Well done")
         elif session.last_failed:

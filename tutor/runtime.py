@@ -10,10 +10,10 @@ from tutor.tutor import Tutor
 log = logging.getLogger(__name__)
 
 
-def build_course(settings: Settings, model: ChatModel, retriever=None):
+def build_course(settings: Settings, model: ChatModel, progress=None, retriever=None):
     from tutor.course import Course
     from tutor.grading import Grader
-    from tutor.progress import Progress
+    from tutor.progress import open_progress
     from tutor.tutoring.hints import Coach
 
     explain = None
@@ -22,7 +22,7 @@ def build_course(settings: Settings, model: ChatModel, retriever=None):
 
         def explain(query: str):
             return from_readings(retriever, query)
-    return Course(settings, Grader(model, settings.max_input_chars), Progress(settings.progress_db),
+    return Course(settings, Grader(model, settings.max_input_chars), progress or open_progress(settings),
                   coach=Coach(explain=explain))
 
 
@@ -60,8 +60,11 @@ def build_moves(course, retriever):
 
 def build_tutor(settings: Settings, model: ChatModel | None = None) -> Tutor:
     """Load the model (unless given) and everything the tutor serves."""
+    from tutor.progress import open_progress
+
+    progress = open_progress(settings)  # first: a wrong TUTOR_DATABASE_URL fails in seconds, not after the model
     model = model or load_model(settings)
     answerer = build_answerer(settings, model)
     retriever = answerer.retriever if answerer is not None else None
-    course = build_course(settings, model, retriever)
+    course = build_course(settings, model, progress, retriever)
     return Tutor(settings, model, course=course, answerer=answerer, moves=build_moves(course, retriever))

@@ -67,7 +67,7 @@ def clip(text: str, limit: int) -> tuple[str, str | None]:
     if len(text) <= limit:
         return text, None
     return text[:limit], (
-        f"_Note: your message was {len(text):,} characters; I read the first {limit:,} "
+        f"_Note: your message was longer than {limit:,} characters; I read the first {limit:,} "
         "(TUTOR_MAX_INPUT_CHARS)._\n\n"
     )
 

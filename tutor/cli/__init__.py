@@ -13,7 +13,7 @@ import os
 import sys
 
 from tutor.cli import evals as eval_commands
-from tutor.cli import finetune, instruments, lessons, readings, serve
+from tutor.cli import finetune, instruments, lessons, progress, readings, serve
 from tutor.config import Settings
 from tutor.errors import TutorError
 
@@ -24,6 +24,7 @@ def parser() -> argparse.ArgumentParser:
     serve.register(sub)
     lessons.register(sub)
     instruments.register(sub)
+    progress.register(sub)
     evals = sub.add_parser("eval", help="measure the tutor").add_subparsers(dest="what", required=True)
     readings.register(sub)
     eval_commands.register(evals)

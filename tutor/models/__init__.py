@@ -1,4 +1,4 @@
-"""Chat models: the interface (``protocol``), the back-ends (``hf``), and the plain factory that picks one.
+"""Chat models: the interface (``protocol``), the back-ends (``hf``, ``openai``), and the plain factory that picks one.
 
 Back-ends import their heavy frameworks inside the factory branch, so importing this package stays cheap.
 """
@@ -15,14 +15,19 @@ from tutor.models.protocol import (
     answer_mode,
     complete,
     inspectable,
+    prompt_budget,
 )
 
 __all__ = ["GREEDY", "ChatModel", "GenerationSettings", "Inspector", "Message", "ModelInfo", "answer_mode", "complete",
-           "inspectable", "load_model"]
+           "inspectable", "load_model", "prompt_budget"]
 
 
 def load_model(settings: Settings) -> ChatModel:
     """Build the chat model the settings ask for. Heavy imports happen here, not at module import."""
+    if settings.model.startswith("openai:"):
+        from tutor.models.openai import OpenAIChatModel
+
+        return OpenAIChatModel.from_settings(settings)
     from tutor.models.hf import HFChatModel
 
     return HFChatModel.from_settings(settings)

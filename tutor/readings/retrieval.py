@@ -1,35 +1,23 @@
 """Course readings in Chroma: incremental ingestion, hybrid search, and the retrieval evaluation.
 
-The only module that imports LangChain and Chroma (the embedder lives in ``tutor.embeddings``).
+The only module besides ``tutor.readings.store`` (where the index lives: embedded on disk, or a Chroma server
+named by TUTOR_CHROMA_URL) that imports LangChain and Chroma; the embedder lives in ``tutor.readings.embeddings``.
 
-Store layout under ``settings.chroma_dir``::
-
-    CURRENT        the name of the build in use, replaced atomically (os.replace)
-    ingest.lock    flock held by the one process that is ingesting
-    build-<ns>/    a Chroma persist directory plus manifest.json ({file: fingerprint}, skipped files, chunking)
-
-An ingest copies the current build aside, applies only the changes (new, changed and deleted files) to the
-copy, writes its manifest, then points CURRENT at it. A crash at any point leaves CURRENT on the previous,
-complete build, and the next ingest removes the leftover folder. Readers open whatever CURRENT names and never
-share a folder with the writer, so a second process neither waits nor sees half a store.
+An ingest builds a new version of the index aside, applying only the changes (new, changed and deleted files)
+to a copy of the current one, then moves the index's pointer to it in one step (see ``store``). Readers open
+whatever the pointer names and never share a build with the writer, so a second process (or replica) neither
+waits nor sees half an index.
 """
 from __future__ import annotations
 
-import fcntl
-import json
 import logging
-import os
 import re
-import shutil
 import sys
 import threading
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import chromadb
-from langchain_chroma import Chroma
 from langchain_core.documents import Document
 from langchain_text_splitters import MarkdownHeaderTextSplitter, RecursiveCharacterTextSplitter
 from nltk.stem import PorterStemmer
@@ -40,6 +28,8 @@ from tutor.config import Settings
 from tutor.errors import TutorError
 from tutor.readings.embeddings import SkipFile, WordLlamaEmbeddings, file_fingerprint, read_pdf, read_reading, scan
 from tutor.readings.queries import expand, technical_terms
+from tutor.readings.store import exclusive as _exclusive  # noqa: F401  (tests hold the lock as an ingest would)
+from tutor.readings.store import open_index
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +43,6 @@ CHUNKING = {"schema": 3, "embedder": WordLlamaEmbeddings.name, "size": CHUNK_SIZ
 # Queries are cut to ~200 words before embedding: WordLlama averages token vectors, so a pasted essay blurs
 # into a generic vector anyway, and the cut bounds the time per query.
 MAX_QUERY_CHARS = 1_000
-LOCK_TIMEOUT_S = 300
-COLLECTION = "readings"
 
 
 @dataclass(frozen=True)
@@ -119,30 +107,20 @@ def split_file(path: Path, source: str, digest: str) -> list[Document]:
     return docs
 
 
-# ---------------------------------------------------------------- the store on disk
+# ---------------------------------------------------------------- the index
 
-def _open_store(build: Path) -> tuple[chromadb.ClientAPI, Chroma]:
-    client = chromadb.PersistentClient(path=str(build), settings=chromadb.Settings(anonymized_telemetry=False))
-    store = Chroma(collection_name=COLLECTION, embedding_function=WordLlamaEmbeddings(), client=client,
-                   collection_configuration={"hnsw": {"space": "cosine"}})
-    return client, store
+def current_build(settings: Settings) -> str | None:
+    """The name of the build in use (a folder, or a collection on the Chroma server), or None."""
+    return open_index(settings).current()
 
 
-def current_build(settings: Settings) -> Path | None:
-    try:
-        build = settings.chroma_dir / (settings.chroma_dir / "CURRENT").read_text().strip()
-    except FileNotFoundError:
-        return None
-    return build if (build / "manifest.json").is_file() else None
-
-
-def _manifest(build: Path | None) -> dict:
+def _manifest(index, build: str | None) -> dict:
     """The build's manifest, or {} when there is none or it was made with other chunking (then rebuild all)."""
     if build is None:
         return {}
     try:
-        manifest = json.loads((build / "manifest.json").read_text())
-    except (OSError, ValueError):  # unreadable: treat as absent, and the next ingest rebuilds from scratch
+        manifest = index.manifest(build)
+    except (OSError, ValueError, KeyError):  # unreadable: treat as absent, and the next ingest rebuilds from scratch
         return {}
     return manifest if manifest.get("chunking") == CHUNKING else {}
 
@@ -157,38 +135,18 @@ def _on_disk(settings: Settings) -> dict[str, Path]:
 
 def is_stale(settings: Settings) -> bool:
     """True when there is no index, or the readings folder no longer matches what was indexed."""
-    manifest = _manifest(current_build(settings))
+    index = open_index(settings)
+    manifest = _manifest(index, index.current())
     return not manifest or _known(manifest) != {f: file_fingerprint(p) for f, p in _on_disk(settings).items()}
-
-
-@contextmanager
-def _exclusive(path: Path, timeout: float = LOCK_TIMEOUT_S):
-    """One ingester at a time. Polled, so a stuck ingester gives a clear error instead of a silent hang."""
-    with open(path, "a") as handle:
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise TutorError(f"Another process has been indexing the readings for over {timeout:.0f} s "
-                                     f"({path} is locked). Wait for it to finish, or stop it.") from None
-                time.sleep(0.2)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def ingest(settings: Settings, progress: bool = True) -> IngestReport:
     """Bring the index in line with the readings folder, embedding only new and changed files."""
     start = time.monotonic()
-    root = settings.chroma_dir
-    root.mkdir(parents=True, exist_ok=True)
-    with _exclusive(root / "ingest.lock"):
-        old_build = current_build(settings)  # read under the lock: another ingest may just have swapped
-        old = _manifest(old_build)
+    index = open_index(settings)
+    with index.exclusive():
+        old_build = index.current()  # read under the lock: another ingest may just have swapped
+        old = _manifest(index, old_build)
         files = _on_disk(settings)
         now, before = {f: file_fingerprint(p) for f, p in files.items()}, _known(old)
         report = IngestReport(
@@ -205,9 +163,8 @@ def ingest(settings: Settings, progress: bool = True) -> IngestReport:
         if not settings.readings_dir.is_dir():
             log.warning("The readings folder %s does not exist: the index will be empty.", settings.readings_dir)
 
-        build = root / f"build-{time.time_ns()}"
-        shutil.copytree(old_build, build) if old else build.mkdir()
-        client, store = _open_store(build)
+        build = index.create(copy_of=old_build if old else None)
+        client, store = index.open(build)
         try:
             for f in report.changed + report.removed:
                 store.delete(where={"source": f})
@@ -221,16 +178,12 @@ def ingest(settings: Settings, progress: bool = True) -> IngestReport:
                     continue
                 store.add_documents(docs, ids=[f"{f}#{d.metadata['chunk']}" for d in docs])
                 indexed[f] = now[f]
-            report.chunks = client.get_collection(COLLECTION).count()
+            report.chunks = len(store.get(include=[])["ids"])
         finally:
-            client.close()
+            if client is not None:
+                client.close()
         manifest = {"chunking": CHUNKING, "chunks": report.chunks, "files": indexed, "skipped": skipped}
-        _write_durably(build / "manifest.json", json.dumps(manifest, indent=1, sort_keys=True))
-        _write_durably(root / "CURRENT.tmp", build.name)
-        os.replace(root / "CURRENT.tmp", root / "CURRENT")  # atomic on POSIX: readers see the old or the new name
-        for path in root.glob("build-*"):  # keep the previous build for readers that still have it open
-            if path not in (build, old_build):
-                shutil.rmtree(path, ignore_errors=True)
+        index.publish(build, manifest, previous=old_build)
     report.seconds = time.monotonic() - start
     return report
 
@@ -238,13 +191,6 @@ def ingest(settings: Settings, progress: bool = True) -> IngestReport:
 def ensure_index(settings: Settings, progress: bool = False) -> IngestReport | None:
     """Ingest when the index is missing or stale (the app calls this at start); None when it was fresh."""
     return ingest(settings, progress=progress) if is_stale(settings) else None
-
-
-def _write_durably(path: Path, text: str) -> None:
-    with open(path, "w") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
 
 
 # ---------------------------------------------------------------- search
@@ -284,20 +230,21 @@ class Retriever:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self._build: Path | None = None
+        self.index = open_index(settings)
+        self._build: str | None = None
         self._client = None
         self._lock = threading.Lock()  # the app may search from several threads; a re-open must not interleave
         self._open()
 
     def _open(self) -> None:
-        build = current_build(self.settings)
+        build = self.index.current()
         if build is None:
-            raise TutorError(f"The readings index in {self.settings.chroma_dir} does not exist yet. "
+            raise TutorError(f"The readings index at {self.index.where} does not exist yet. "
                              "Run `tutor ingest` (the app also builds it at start).")
         if build == self._build:
             return
         self.close()
-        self._client, self._store = _open_store(build)
+        self._client, self._store = self.index.open(build)
         everything = self._store.get(include=["documents", "metadatas"])
         self._chunks = {i: (text, meta) for i, text, meta in
                         zip(everything["ids"], everything["documents"], everything["metadatas"])}
