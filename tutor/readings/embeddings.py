@@ -30,7 +30,8 @@ MAX_TEXT_BYTES, MAX_PDF_BYTES = 2_000_000, 20_000_000
 
 
 @lru_cache(maxsize=1)
-def _model():
+def wordllama_model() -> WordLlama:
+    """The one WordLlama model in the process (the readings index and the grader's concept checks share it)."""
     return WordLlama.load(cache_dir=Path(wordllama.__file__).parent, disable_download=True, dim=DIM)
 
 
@@ -42,7 +43,7 @@ class WordLlamaEmbeddings(Embeddings):
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         if not texts:
             return []
-        return _model().embed(list(texts), norm=True).tolist()
+        return wordllama_model().embed(list(texts), norm=True).tolist()
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed_documents([text])[0]
@@ -94,4 +95,4 @@ def read_pdf(path: Path) -> list[tuple[str, str]]:
 def embed(texts: list[str]):
     """Unit-length vectors for ``texts`` as a (len(texts), DIM) numpy array: cosine similarity is a dot product.
     Short texts (sentences, chat messages) embed at tens of thousands per second."""
-    return _model().embed(list(texts), norm=True)
+    return wordllama_model().embed(list(texts), norm=True)

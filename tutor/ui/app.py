@@ -7,7 +7,7 @@ from tutor.models import inspectable
 from tutor.tutor import Tutor
 from tutor.ui.common import CSS
 from tutor.ui.limits import limit_per_client
-from tutor.ui.tabs import about, compare, instructor, next_token, playground, tokenizer
+from tutor.ui.tabs import about, agent_lab, compare, instructor, next_token, playground, tokenizer
 from tutor.ui.tabs import tutor as tutor_tab
 
 
@@ -30,6 +30,7 @@ def build_app(tutor: Tutor) -> gr.Blocks:
         about.build(info, settings.adapters_dir)
         tutor_tab.build(demo, tutor, limits)
         playground.build(tutor.model, limits, chars)
+        agent_lab.build(tutor, limits)
         if inspectable(tutor.model):
             next_token.build(tutor.model, limits, chars)
             tokenizer.build(tutor.model)
