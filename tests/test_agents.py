@@ -150,7 +150,8 @@ def test_parser_reads_what_small_models_write(reply, kind, tool, args):
 
 @pytest.mark.parametrize("reply, fragment", [
     ("", "the reply is empty"), ("The answer is 42.", "no 'Action:' line and no 'Final Answer:'"),
-    ("Action:\nAction Input: 5", "names no tool; write one of: calculator, units, weather"),
+    ("Action:\nAction Input: 5", "must hold only a tool name, one of: calculator, units, weather"),
+    ("Action: 3.90 EUR is 3.90 EUR, so the fan costs 3.", "it says '3.90 EUR is 3.90 EUR, so the fan"),
     ("Action: calculator", "no 'Action Input:'"), ("Final Answer:", "'Final Answer:' is empty"),
     ("Action: units\nAction Input: 26.2", "units takes 3 values"),
     ("Action: units\nAction Input: {bad", "not valid JSON"), ("Action: units\nAction Input: [1, 2]", "takes 3 values"),
@@ -206,10 +207,12 @@ def test_unknown_tool_and_tool_errors_are_observations():
     assert trace.status == "answered"
 
 
-def test_step_limit_stops_with_a_message():
+def test_step_limit_stops_with_a_message_and_repeated_calls_are_refused():
     trace = run(ScriptedModel(CALL), limits=Limits(steps=3))
     assert trace.status == "stopped (steps)" and len(trace.steps) == 3 and trace.answer is None
     assert "used all 3 steps without a final answer" in trace.message
+    assert trace.steps[0].observation == "434" and trace.steps[1].ok is False
+    assert "already called calculator with these arguments in step 1" in trace.steps[2].observation
 
 
 def test_token_limit_stops_with_a_message():
@@ -318,10 +321,22 @@ def test_a_bad_spec_says_what_to_fix(text, fragment):
         parse_spec(text, ("calculator",))
 
 
+def test_worked_examples_can_be_limited_to_named_tools():
+    chat = ReActChatModel(chat=ScriptedModel(), examples=("shop_order",)).bind_tools(build_tools(["shop"]))
+    from langchain_core.messages import HumanMessage
+
+    turns = chat.transcript([HumanMessage("Where is A1?")])
+    assert "Action: shop_order" in " ".join(t["content"] for t in turns)
+    assert "Action: shop_refund" not in " ".join(t["content"] for t in turns) and len(turns) == 6
+    none = ReActChatModel(chat=ScriptedModel(), examples=False).bind_tools(build_tools(["shop"]))
+    assert len(none.transcript([HumanMessage("Where is A1?")])) == 2
+
+
 @pytest.mark.parametrize("block, fragment", [
     ({"tools": ["hammer"]}, "'hammer' is not a tool"), ({"tools": ["readings"]}, "cannot be graded"),
     ({"expect": {"tools": ["units"]}}, "'units' is not among"), ({"expect": {}}, "expect at least one"),
     ({"expect": {"answer": 1, "answer_any": ["x"]}}, "not both"), ({"limits": {"steps": 0}}, "greater than"),
+    ({"examples": ["units"]}, "'units' is not among"), ({"descriptions": {"units": "x"}}, "'units' is not among"),
 ])
 def test_an_exercises_agent_block_is_validated(block, fragment):
     data = {"question": "q", "tools": ["calculator"], "expect": {"tools": ["calculator"]}, **block}
@@ -388,4 +403,6 @@ def test_hostile_specs_are_graded_with_a_clear_outcome(name, text):
     assert [c.name for c in grade.checks][-1] == "agent: final answer" and grade.output
     assert all(len(prompt[0]["content"]) < 25_000 for prompt in model.prompts)  # the cut spec, not the raw text
     if len(text) > 20_000:
-        assert grade.notes == ["Only the first 20,000 characters were graded."]
+        assert grade.notes[0] == "Only the first 20,000 characters were graded."
+    if model.count_tokens(text) > 1_024:  # the grader's token budget for a submission
+        assert any("the grader read its first 1,024" in note for note in grade.notes)

@@ -42,7 +42,7 @@ class ReActChatModel(BaseChatModel):
 
     chat: Any = Field(exclude=True)
     settings: GenerationSettings = AGENT_SETTINGS
-    examples: bool = True
+    examples: bool | tuple[str, ...] = True  # worked examples for every tool, none, or the tools named
     tools: tuple[react.ToolSpec, ...] = ()
     replies: list[str] | None = None
     deadline: float | None = None
@@ -68,7 +68,8 @@ class ReActChatModel(BaseChatModel):
                 turns.append({"role": "assistant", "content": m.text})
             elif isinstance(m, ToolMessage):
                 turns.append(react.observation_message(m.name or "tool", m.text, m.status == "error"))
-        shots = react.demonstration(list(self.tools)) if self.examples else []
+        shown = [t for t in self.tools if self.examples is True or (self.examples and t.name in self.examples)]
+        shots = react.demonstration(shown)
         return [react.system_message(system, list(self.tools)), *shots, *turns]
 
     def _generate(self, messages: list[BaseMessage], stop: list[str] | None = None, run_manager=None,

@@ -40,7 +40,7 @@ def run_once(model: ChatModel, exercise, settings) -> dict:
     return {"completed": all(c.passed for c in checks), "status": trace.status, "steps": len(trace.steps),
             "failed": [c.name for c in checks if not c.passed], "answer": trace.answer,
             "step_seconds": [s.seconds for s in model_steps], "prompt_tokens": [s.prompt_tokens for s in model_steps],
-            "reply_tokens": [s.reply_tokens for s in model_steps]}
+            "reply_tokens": [s.reply_tokens for s in model_steps], "summary": trace.summary()}
 
 
 def calibrate(model: ChatModel, lessons: LessonSet, samples: int = 4, progress=None) -> list[dict]:

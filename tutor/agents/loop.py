@@ -11,7 +11,8 @@ needs on top of LangChain's loop.
   what to change (the run's messages carry the counts, so a run resumed by hand keeps counting);
 * after a reply that cannot be read, sends the reason back to the model as an error observation and loops,
   where LangChain alone would end the run (a reply without tool calls is a final answer to it);
-* around each tool call, turns any exception into an error observation, caps the result's length and times it.
+* around each tool call, refuses an exact repeat of an earlier call (a small model's usual way of never
+  answering), turns any exception into an error observation, caps the result's length and times it.
 
 LangChain's tool node does the rest: an unknown tool name or arguments that fail the tool's schema come back
 as error observations with LangChain's own wording.
@@ -47,7 +48,7 @@ class RunSpec:
     tools: tuple[str, ...] = ("calculator",)
     system: str = ""
     descriptions: dict[str, str] = field(default_factory=dict)
-    examples: bool = True
+    examples: bool | tuple[str, ...] = True
     limits: Limits = Limits()
     shop: Shop | None = None
     weather: dict[str, Forecast] | None = None
@@ -82,8 +83,15 @@ class Guard(AgentMiddleware):
     def wrap_tool_call(self, request, handler):
         started = time.monotonic()
         call = request.tool_call
+        repeated = earlier_step(request.state, call)
         try:
-            result = handler(request)
+            if repeated:  # a small model repeats its last call instead of answering: say so, do not run it again
+                result = ToolMessage(content=f"Error: you already called {call['name']} with these arguments in step "
+                                     f"{repeated}, and its result is above. Do not repeat a call: answer with "
+                                     "'Final Answer:', or call a different tool.", name=call["name"],
+                                     tool_call_id=call["id"], status="error")
+            else:
+                result = handler(request)
         except Exception as exc:  # any tool failure is an observation the model can react to, never a crash
             result = ToolMessage(content=f"Error: {exc}", name=call["name"], tool_call_id=call["id"], status="error")
         if isinstance(result, ToolMessage):
@@ -92,6 +100,15 @@ class Guard(AgentMiddleware):
                 result.content = text[:RESULT_CHARS] + f" [... cut at {RESULT_CHARS} characters]"
             result.response_metadata["seconds"] = round(time.monotonic() - started, 4)
         return result
+
+
+def earlier_step(state, call) -> int | None:
+    """The step that already made this exact call (same tool, same arguments), if any."""
+    steps = [m for m in (state or {}).get("messages", []) if isinstance(m, AIMessage) and "react" in m.response_metadata]
+    for number, m in enumerate(steps, 1):
+        if any(c["id"] != call["id"] and c["name"] == call["name"] and c["args"] == call["args"] for c in m.tool_calls):
+            return number
+    return None
 
 
 def usage(messages: list[BaseMessage]) -> tuple[int, int, float]:

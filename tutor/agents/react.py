@@ -131,8 +131,9 @@ def parse(reply: str, tools: dict[str, ToolSpec]) -> Parsed:
         return Parsed("final", thought=thought, answer=answer)
     name, inline = _split_action(sections[at][1], tools)
     if not name:
-        return Parsed("error", thought=thought, error="the 'Action:' line names no tool; write one of: "
-                      + ", ".join(tools))
+        said = " ".join(sections[at][1].split())[:60]
+        return Parsed("error", thought=thought, error="the 'Action:' line must hold only a tool name, one of: "
+                      + ", ".join(tools) + (f"; it says '{said}'" if said else ""))
     given = next((text for label, text in sections[at + 1:] if label == "action input"), None)
     text = _clean(inline if inline is not None else given or "")
     if not text.startswith("{"):  # only JSON spans lines; below the input line a small model starts inventing
@@ -208,15 +209,11 @@ def _split_action(line: str, tools: dict[str, ToolSpec]) -> tuple[str, str | Non
         return _tool_name(match.group(1)), match.group(2)
     if match := re.match(rf"^({_NAME})\s*:\s*(.+)$", line, re.S):
         return _tool_name(match.group(1)), match.group(2)
-    words = re.findall(_NAME, line)
-    if not words:
-        return "", None
-    if _tool_name(words[0]) in tools:
-        return _tool_name(words[0]), None
-    named = {_tool_name(w) for w in words} & set(tools)
-    # "I will use the calculator": take the one tool the sentence names; otherwise the first word, which the tool
-    # node then reports as an unknown tool.
-    return (named.pop() if len(named) == 1 else _tool_name(words[0])), None
+    if re.fullmatch(_NAME, line):  # one word: a tool, or a name the tool node reports as unknown
+        return _tool_name(line), None
+    # A sentence ("I will use the calculator") counts when it names exactly one tool; otherwise it is an error.
+    named = {_tool_name(w) for w in re.findall(_NAME, line)} & set(tools)
+    return (named.pop() if len(named) == 1 else ""), None
 
 
 def _tool_name(word: str) -> str:

@@ -98,7 +98,9 @@ class AgentTask(Strict):
     system: Text | None = None  # a starting system prompt for the lab; the learner's spec replaces it
     # Starting tool descriptions that replace the toolbox's (vague ones, for the learner to rewrite).
     descriptions: dict[str, Text] = Field(default_factory=dict)
-    examples: bool = True  # show the model one worked example per tool (few-shot)
+    # Show the model one worked example per tool (few-shot); a list names the tools that get one. A worked example
+    # primes its tool: the 135M default copies the last one it saw, so leave out a tool it must not reach for.
+    examples: bool | tuple[str, ...] = True
     shop: Shop | None = None
     weather: dict[str, Forecast] | None = None
     limits: Limits = Limits()
@@ -115,6 +117,9 @@ class AgentTask(Strict):
         if "readings" in offered:
             problems.append((("tools",), "the readings tool's results depend on the readings index, so it cannot be "
                              f"graded; offer only {', '.join(GRADABLE)} (the Agent lab has readings)"))
+        for name in (self.examples if isinstance(self.examples, tuple) else ()):
+            if offered and name not in offered:
+                problems.append((("examples",), f"'{name}' is not among this exercise's tools ({', '.join(offered)})"))
         for name in self.descriptions:
             if offered and name not in offered:
                 problems.append((("descriptions", name), f"'{name}' is not among this exercise's tools "

@@ -49,7 +49,8 @@ def _example(tool: str, question: str, input: str, result: str, answer: str) -> 
 #: thought names the tool plainly: with "This needs a unit conversion, so I use units." the 135M default copied
 #: the pattern and invented tools ("so I use length"); "I will use the units tool." led it to real names more often.
 EXAMPLES = {
-    "calculator": _example("calculator", "What is 12% of 250?", "12% of 250", "30", "12% of 250 is 30."),
+    "calculator": _example("calculator", "What is 250 with 12% off?", "250 - 12% of 250", "220",
+                           "250 with 12% off is 220."),
     "units": _example("units", "How many miles is 5 km?", "5, km, mi", "5 km = 3.107 mi",
                       "5 km is about 3.11 miles."),
     "weather": _example("weather", "Is it warm in Lima today?", "Lima, today",
