@@ -115,10 +115,11 @@ def test_an_api_session_follows_a_lesson_over_several_calls(served):
     stuck = client.predict("I'm stuck", None, sid, api_name="/chat")  # aimed at what the attempt missed
     assert "delimiters" in stuck and "?" in stuck and "**Next:**" in stuck
     # the server's copy of the conversation resolves a follow-up when the client sends no history
-    first = client.predict("what is few-shot prompting?", None, sid, api_name="/chat")
-    reading = re.search(r"<summary>\[1\] (\S+\.md)", first).group(1)
+    client.predict("what is few-shot prompting?", None, sid, api_name="/chat")
     follow = client.predict("example please", None, sid, api_name="/chat")
-    assert f"] {reading}" in follow and "example" in follow.lower()  # the same reading, and an example
+    cited = re.findall(r"<summary>\[\d\] (\S+\.md)", follow)
+    assert cited and set(cited) <= {"in-context-learning.md", "prompting-principles.md"}, cited  # still few-shot
+    assert "example" in follow.lower()
     # a call without a session id is a one-off: it knows nothing of the lesson
     assert "no exercise" in client.predict("/hint", api_name="/chat").lower()
 

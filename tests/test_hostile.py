@@ -111,7 +111,7 @@ def test_huge_history_and_message_are_cut_to_the_window(app):
 
 def test_lone_surrogates_and_control_characters_get_a_real_reply(app):
     _, _, url, client = app
-    stream = raw_call(url, "chat", '["/lesson \\ud800\\u0000\\u001b[31m", null]')
+    stream = raw_call(url, "chat", '["/lesson \\ud800\\u0000\\u001b[31m", null, ""]')
     assert "no lesson" in stream.lower() and "event: error" not in stream
     still_serving(client)
 
@@ -250,7 +250,7 @@ def test_concurrent_learners_are_all_answered_during_an_attack(app):
 
 def test_nan_and_infinity_in_raw_json_get_a_clear_reply(app):
     _, _, url, client = app
-    body = '{"data": [NaN, Infinity]}'  # what a script's JSON encoder writes for float("nan") and float("inf")
+    body = '{"data": [NaN, Infinity, NaN]}'  # what a script's JSON encoder writes for float("nan") and float("inf")
     response = httpx.post(f"{url}gradio_api/call/chat", content=body, headers={"content-type": "application/json"},
                           timeout=60)
     assert response.status_code == 200, response.text

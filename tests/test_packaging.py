@@ -1,5 +1,6 @@
 """The shape of the project: dependency direction, requirements in sync, Spaces front matter."""
 import ast
+import re
 import tomllib
 from pathlib import Path
 
@@ -72,10 +73,35 @@ def test_edges_are_not_imported_by_the_core():
     assert not problems, problems
 
 
-def test_requirements_txt_matches_pyproject():
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    lines = [l.strip() for l in (ROOT / "requirements.txt").read_text().splitlines()]
-    assert [l for l in lines if l and not l.startswith("#")] == deps
+def _pins(path) -> dict[str, str]:
+    """{normalised name: version} of every `name==version` line (hash and comment lines skipped)."""
+    pins = {}
+    for line in (ROOT / path).read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([^\s;\\]+)", line)
+        if match:
+            pins[re.sub(r"[-_.]+", "-", match[1]).lower()] = match[2]
+    return pins
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9_.\-]+", r)[0]).lower() for r in requirements}
+
+
+def test_lock_and_space_requirements_name_what_pyproject_declares():
+    """`make lock` writes both from pyproject.toml: a dependency added to one and not the others fails here."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lock, space = _pins("requirements.lock"), _pins("requirements.txt")
+    runtime, test = _names(project["dependencies"]), _names(project["optional-dependencies"]["test"])
+    assert runtime - {"torch"} <= lock.keys(), f"run `make lock`: the lock lacks {sorted(runtime - lock.keys())}"
+    assert test <= lock.keys(), f"run `make lock`: the lock lacks {sorted(test - lock.keys())}"
+    assert runtime <= space.keys(), f"run `make lock`: requirements.txt lacks {sorted(runtime - space.keys())}"
+    assert not {"torch", "triton"} & lock.keys()  # installed by the Makefile, CPU or CUDA as the machine needs
+    torch_pin = next(d for d in project["dependencies"] if d.startswith("torch"))
+    assert space["torch"] == torch_pin.split("==")[1]
+    assert {name: space[name] for name in space if name in lock} == {name: lock[name] for name in space if name in lock}
+    # every locked package carries hashes: `make` installs with --require-hashes
+    lock_text = (ROOT / "requirements.lock").read_text()
+    assert lock_text.count("--hash=sha256:") >= len(lock)
 
 
 def test_spaces_front_matter_parses_with_the_hubs_own_parser():

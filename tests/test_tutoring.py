@@ -29,7 +29,7 @@ def make(index, tmp_path):
         model = model or RoutedModel("A fan review.", "VERDICT: no\nREASON: x")
         settings = Settings.from_env({}, data_dir=index.data_dir, answer_mode=mode)
         answerer = build_answerer(settings, model)
-        course = build_course(Settings.from_env({}, data_dir=tmp_path / "own"), model, answerer.retriever)
+        course = build_course(Settings.from_env({}, data_dir=tmp_path / "own"), model, retriever=answerer.retriever)
         return Tutor(settings, model, course=course, answerer=answerer, moves=build_moves(course, answerer.retriever))
     return make
 

@@ -56,7 +56,7 @@ def test_hostile_input_through_the_browser_events_gets_clear_replies(served):
     _, url = served
     client = learner(url)
     try:
-        _, _, panel = client.predict("\x00" * 10, "\u202e" + "n" * 10_000 + "\x00", None, api_name="/ui_identify")
+        *_, panel = client.predict("\x00" * 10, "\u202e" + "n" * 10_000 + "\x00", None, api_name="/ui_identify")
         assert "no attempts yet" in panel  # the name was cleaned and cut, not refused
         # Gradio's own components refuse what no browser can send: a lesson outside the dropdown, a malformed chat.
         with pytest.raises(AppError):
@@ -66,7 +66,8 @@ def test_hostile_input_through_the_browser_events_gets_clear_replies(served):
         reply = last_reply(client.predict([], None, "x" * 300_000, api_name="/ui_submit"))
         assert "no exercise to submit" in reply
         client.predict("[" * 5_000 + "]" * 5_000, api_name="/ui_take_message")
-        assert "question is empty" in last_reply(client.predict([], None, None, api_name="/ui_converse"))
+        reply = last_reply(client.predict([], None, None, api_name="/ui_converse"))
+        assert reply.strip() and "went wrong" not in reply  # a tutoring reply, not a crash
         assert "no exercise in progress" in last_reply(client.predict([], None, api_name="/ui_hint"))  # still serving
     finally:
         client.close()

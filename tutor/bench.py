@@ -12,7 +12,8 @@ dequantizes the GGUF), warm start (caches present), decode speed (greedy, 128 to
 time to the first token of a grounded answer (prompts/tutor_system.md + prompts/answer_from_readings.md with
 passages from the course readings, about 800 tokens; "first" with nothing cached, "follow-up" after a
 self-check call, as in the app, with another question's passages), and peak resident memory.
-Timings are the best of ``--runs`` runs; memory is the largest. The machine's load average is printed: other
+Timings are the best of ``--runs`` runs (columns take turns, so a change in the load hits them alike); memory is
+the largest. The machine's load average is printed: other
 processes on a shared CPU slow everything down, llama.cpp's spinning threads most of all.
 """
 from __future__ import annotations
@@ -30,7 +31,7 @@ from pathlib import Path
 from tutor.config import Settings
 
 DECODE_TOKENS = 128
-GROUNDED_CHARS = 3000  # passage text; with the instructions and the system prompt about 800 tokens (printed)
+GROUNDED_CHARS = 2200  # passage text; with the instructions and the system prompt about 800 tokens (printed)
 TARGETS = {"cold_start_s": 5.0, "warm_start_s": 2.0, "peak_rss_mb": 400, "ttft_followup_s": 1.5}
 PROMPTS = ("decode", "first", "check", "followup")
 COLUMNS = ("served", "raw", "raw_base", "transformers")
@@ -145,11 +146,12 @@ def run_probe(column: str, work_file: Path, data_dir: Path) -> dict:
     return figures
 
 
-def raw_start(work: dict) -> float:
+def raw_start(work: dict, with_adapter: bool) -> float:
     """Launch to ready for raw llama-cpp-python: interpreter, import, load; measured like the others."""
     started = time.time()
+    lora = work["lora"] if with_adapter else None
     code = ("import time, llama_cpp; llm = llama_cpp.Llama(%r, lora_path=%r, n_ctx=%d, n_threads=%d, verbose=False);"
-            " print(time.time()); llm.close()") % (work["base"], work["lora"], work["n_ctx"], work["threads"])
+            " print(time.time()); llm.close()") % (work["base"], lora, work["n_ctx"], work["threads"])
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300).stdout
     return round(float(out.split()[-1]) - started, 3)
 
@@ -184,25 +186,35 @@ def main(argv: list[str] | None = None) -> int:
     settings = Settings.from_env()
     columns = [c for c in COLUMNS if not (c == "transformers" and args.skip_transformers)]
     results: dict[str, dict] = {}
+    runs: dict[str, list[dict]] = {c: [] for c in columns}
+    cold: dict[str, list[dict]] = {"served": [], "transformers": []}
+    raw_starts: dict[str, list[float]] = {"raw": [], "raw_base": []}
     with tempfile.TemporaryDirectory(prefix="tutor-bench-") as tmp:
-        work_file = Path(tmp) / "work.json"
+        work_file, home = Path(tmp) / "work.json", {c: Path(tmp) / c for c in columns}
         work = workload(settings)
         work_file.write_text(json.dumps(work))
-        for column in ("served", "transformers"):
-            if column not in columns:
-                continue
-            data_dir = Path(tmp) / column
-            cold = [run_probe(column, work_file, data_dir)]  # the first start on an empty data dir
-            if column == "served":  # cheap enough to repeat: each on a fresh dir
-                cold += [run_probe(column, work_file, Path(tmp) / f"{column}-{i}") for i in range(1, args.runs)]
-                work.update({key: cold[0][key] for key in ("rendered", "base", "lora", "threads", "n_ctx")})
-                work_file.write_text(json.dumps(work))
-            warm = [run_probe(column, work_file, data_dir) for _ in range(max(1, args.runs - (column != "served")))]
-            results[column] = best(warm + cold) | {"cold_start_s": min(r["start_s"] for r in cold),
-                                                   "warm_start_s": min(r["start_s"] for r in warm)}
-        for column in ("raw", "raw_base"):
-            runs = [run_probe(column, work_file, Path(tmp)) for _ in range(args.runs)]
-            results[column] = best(runs) | {"warm_start_s": min(raw_start(work) for _ in range(args.runs))}
+        # First starts on empty data dirs: the served path exports the adapter, transformers dequantizes the GGUF.
+        cold["served"].append(run_probe("served", work_file, home["served"]))
+        work.update({key: cold["served"][0][key] for key in ("rendered", "base", "lora", "threads", "n_ctx")})
+        work_file.write_text(json.dumps(work))
+        if "transformers" in columns:
+            cold["transformers"].append(run_probe("transformers", work_file, home["transformers"]))
+        # Then rounds that take every column in turn, so a change in the machine's load hits them all alike.
+        for turn in range(args.runs):
+            for column in columns:
+                if column == "transformers" and turn > 0:
+                    continue  # one warm run: it is the reference, and each takes a minute
+                runs[column].append(run_probe(column, work_file, home[column]))
+                if column == "served" and turn > 0:
+                    cold["served"].append(run_probe("served", work_file, Path(tmp) / f"served-{turn}"))
+                if column in raw_starts:
+                    raw_starts[column].append(raw_start(work, with_adapter=column == "raw"))
+    results = {}
+    for column in columns:
+        results[column] = best(runs[column] + cold.get(column, []))
+        results[column]["warm_start_s"] = min(raw_starts.get(column) or [r["start_s"] for r in runs[column]])
+        if cold.get(column):
+            results[column]["cold_start_s"] = min(r["start_s"] for r in cold[column])
     print(report(results, columns, work))
     if args.json:
         print(json.dumps({c: {k: v for k, v in r.items() if k != "rendered"} for c, r in results.items()}, indent=2))

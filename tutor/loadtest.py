@@ -6,7 +6,7 @@
 
 Each learner is one gradio_client session (its own session hash, so the server keeps its gr.State as it does
 for a browser tab) and calls the Tutor tab's own browser events (`/ui_*`, see tutor.ui.tabs.tutor): type a
-name, start a lesson, ask for a hint, ask a question (retrieval plus a streamed model answer), submit an attempt
+name, start a lesson, ask for a hint, ask a question (the tutor picks its move: an answer from the readings, a hint...), submit an attempt
 (the model runs the prompt and judges it), refresh the progress panel. Learners arrive over a ramp and pause
 between actions like people do. Everything is bounded: the number of learners and a deadline for the whole run.
 
@@ -46,6 +46,8 @@ QUESTIONS = ("What is a delimiter in a prompt?", "Why do few-shot examples help?
              "What does the temperature setting change?", "How do I ask for JSON output?",
              "What is chain-of-thought prompting?")
 SUBMISSION = 'Summarize the review between the triple quotes in one sentence.\n"""{input}"""'
+# What the tutor says when a reply failed (tutor.tutor.Tutor.reply): counted as errors whatever the action.
+FAILURES = ("Sorry, something went wrong", "Sorry, that did not work")
 APP_START_S = 600  # a cold first start converts the model (~30 s) and indexes the readings; a loaded CPU is slower
 
 
@@ -118,13 +120,17 @@ class Learner:
                     return False
                 time.sleep(0.1)
             result = job.result()
+            if first is not None and not first:  # the whole reply came in one update
+                first.append(time.monotonic() - started)
         except Exception as exc:  # the app's error, a dropped connection, a full queue: all count
             self.figures.error(self.name, action, f"{type(exc).__name__}: {str(exc)[:200]}")
             return False
         seconds = time.monotonic() - started
         text = self.remember(result)
-        if expect and expect not in text:
-            self.figures.error(self.name, action, f"the reply lacks {expect!r}: {text[-200:]!r}")
+        failed = next((f for f in FAILURES if f in text), None)
+        if failed or (expect and expect not in text):
+            self.figures.error(self.name, action, f"the reply {'says ' + repr(failed) if failed else 'lacks ' + repr(expect)}"
+                                                  f": {text[-200:]!r}")
             return False
         if timed:
             self.figures.record(action, seconds)
@@ -139,7 +145,8 @@ class Learner:
         if not self.call("question", "/ui_take_message", [self.question], None, timed=False):
             return False  # that step only moves the text from the box; the answer is what is timed
         first: list[float] = []
-        ok = self.call("question", "/ui_converse", [self.history, None, None], "Sources", first)
+        # The tutor picks its move (an answer from the readings, a hint aimed at the exercise...): any real reply.
+        ok = self.call("question", "/ui_converse", [self.history, None, None], None, first)
         if ok and first:
             with self.figures.lock:
                 self.figures.first_update.append(first[0])

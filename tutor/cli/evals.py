@@ -99,7 +99,7 @@ def cmd_eval_tutoring(args, settings: Settings) -> int:
     answerer = build_answerer(settings, model)
     retriever = answerer.retriever if answerer is not None else None
     with tempfile.TemporaryDirectory() as scratch:  # eval learners' progress stays out of the real database
-        course = build_course(replace(settings, data_dir=Path(scratch)), model, retriever)
+        course = build_course(replace(settings, data_dir=Path(scratch), database_url=""), model, retriever=retriever)
         tutor = Tutor(settings, model, course=course, answerer=answerer, moves=build_moves(course, retriever))
         run = evaluate.Run(tutor, weak)
         results = [run.judge(row) for row in rows]
