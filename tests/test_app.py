@@ -1,4 +1,6 @@
 """The app served on a free port and scripted through gradio_client, as another program would."""
+import re
+
 import pytest
 from gradio_client import Client
 
@@ -46,12 +48,15 @@ def test_a_failing_generation_is_shown_and_the_app_keeps_serving(served, monkeyp
         raise RuntimeError("CUDA out of memory (simulated)")
         yield  # pragma: no cover
 
+    sid = client.predict(api_name="/new_session")
+    client.predict("/lesson delimiters", None, sid, api_name="/chat")
     monkeypatch.setattr(tutor.model, "stream", broken)
-    # an on-topic question, so the readings answerer does call the (broken) model
-    reply = client.predict("What does the temperature setting do?", api_name="/chat")
+    # grading a prompt runs it on the (broken) model; answers to questions are extractive and need no model
+    reply = client.predict("/submit Summarise this in one sentence: ```{input}```", None, sid, api_name="/chat")
     assert "something went wrong" in str(reply).lower()
+    assert "[1]" in str(client.predict("What does the temperature setting do?", api_name="/chat"))
     monkeypatch.setattr(tutor.model, "stream", original)
-    assert len(str(client.predict("Name one prompting tactic.", api_name="/chat"))) > 5
+    assert "Not yet" in str(client.predict("/submit summarize: {input}", None, sid, api_name="/chat"))
 
 
 def test_playground_returns_output_rendered_prompt_and_counts(served):
@@ -60,7 +65,9 @@ def test_playground_returns_output_rendered_prompt_and_counts(served):
         "You answer in one word.", "Name a colour.", 8, 0, 50, 0.95, 1.0, 0, 0, "", -1, api_name="/playground")
     assert output.strip()
     assert "You answer in one word." in rendered and "<|im_start|>assistant" in rendered
-    assert "prompt" in counts and "8,192" in counts
+    tutor, _ = served
+    info = tutor.model.info
+    assert "prompt" in counts and f"{info.max_prompt_tokens:,}" in counts and f"{info.context_window:,}" in counts
 
 
 def test_playground_reports_bad_input(served):
@@ -83,3 +90,43 @@ def test_tokens_and_next_token_endpoints(served):
     assert "2 tokens" in count and "Llama 2" in other_count
     chart, note, _ = client.predict("The capital of France is", 1.0, 0, 1.0, api_name="/next_token")
     assert "Entropy" in note and chart
+
+
+def test_about_panel_shows_the_shipped_adapters_figures(tmp_path):
+    from tutor.config import ROOT
+    from tutor.ui.tabs.about import adapter_figures
+
+    text = adapter_figures(ROOT / "adapters" / "smollm2-tutor")
+    figures = __import__("json").loads((ROOT / "adapters" / "smollm2-tutor" / "eval.json").read_text())
+    assert f"{figures['adapter']['loss']:.3f}" in text and f"{figures['base']['rougeL']:.3f}" in text
+    assert "No evaluation figures" in adapter_figures(tmp_path)
+
+
+def test_an_api_session_follows_a_lesson_over_several_calls(served):
+    _, client = served
+    sid = client.predict(api_name="/new_session")
+    assert "Exercise 1 of" in client.predict("/lesson delimiters", None, sid, api_name="/chat")
+    assert "Hint 1 of" in client.predict("/hint", None, sid, api_name="/chat")
+    graded = client.predict("/submit summarize this: {input}", None, sid, api_name="/chat")  # the real model runs it
+    assert "Not yet" in graded and "input_delimited" in graded
+    state = client.predict(sid, api_name="/session")
+    assert state["lesson"] == "delimiters" and state["exercise"] == "summarize-review" and not state["solved"]
+    assert any("delimiters" in d for d in state["last_failed"]) and state["turns"] == 3
+    stuck = client.predict("I'm stuck", None, sid, api_name="/chat")  # aimed at what the attempt missed
+    assert "delimiters" in stuck and "?" in stuck and "**Next:**" in stuck
+    # the server's copy of the conversation resolves a follow-up when the client sends no history
+    client.predict("what is few-shot prompting?", None, sid, api_name="/chat")
+    follow = client.predict("example please", None, sid, api_name="/chat")
+    cited = re.findall(r"<summary>\[\d\] (\S+\.md)", follow)
+    assert cited and set(cited) <= {"in-context-learning.md", "prompting-principles.md"}, cited  # still few-shot
+    assert "example" in follow.lower()
+    # a call without a session id is a one-off: it knows nothing of the lesson
+    assert "no exercise" in client.predict("/hint", api_name="/chat").lower()
+
+
+@pytest.mark.parametrize("bad", ["nope", "A" * 32, "x" * 100_000, "../../etc/passwd", "<script>"])
+def test_unknown_or_garbage_session_ids_get_a_clear_message(served, bad):
+    _, client = served
+    reply = client.predict("/hint", None, bad, api_name="/chat")
+    assert "Session problem" in reply and "empty session_id" in reply
+    assert "error" in client.predict(bad, api_name="/session")

@@ -69,7 +69,7 @@ def test_chat_message_gets_a_streamed_reply(page):
     assert "delimiter" in page.locator('[data-testid="user"]').last.inner_text().lower()
 
 
-def test_playground_setting_changes_and_runs(page):
+def test_playground_setting_changes_and_runs(page, chat_model):
     page.get_by_role("tab", name="Playground").click()
     page.get_by_label("Prompt", exact=True).fill("Say hello.")
     temperature = page.get_by_label("Temperature (0 = greedy)", exact=False).locator("visible=true").first
@@ -80,7 +80,7 @@ def test_playground_setting_changes_and_runs(page):
     page.wait_for_function(
         "() => [...document.querySelectorAll('textarea')].some(t => t.disabled && t.value.trim().length > 0)",
         timeout=60_000)
-    page.wait_for_selector("text=of a 8,192-token context window", timeout=30_000)
+    page.wait_for_selector(f"text=of a {chat_model.info.context_window:,}-token context window", timeout=30_000)
     assert temperature is not None
 
 
@@ -141,3 +141,27 @@ def test_a_course_question_gets_cited_sources(page):
     details = bot.locator("details").first
     details.locator("summary").click()
     assert len(details.inner_text()) > 80  # the passage itself unfolds under its source
+
+
+def test_agent_lab_you_are_the_model_then_the_model_runs(page):
+    page.get_by_role("tab", name="Agent lab").click()
+    page.get_by_role("button", name="You are the model").click()
+    box = page.get_by_label("Your next step")
+    box.fill("Thought: The calculator does this exactly.\nAction: calculator\nAction Input: 39.90 * 0.85")
+    page.get_by_role("button", name="Send my step").click()
+    page.wait_for_function("() => document.body.innerText.includes('33.915')", timeout=60_000)
+    assert "written by you (as the model)" in page.locator("body").inner_text()
+    box.fill("Thought: I know the answer.\nFinal Answer: 33.92 EUR")
+    page.get_by_role("button", name="Send my step").click()
+    page.wait_for_function("() => document.body.innerText.includes('Answered after 2 step(s)')", timeout=60_000)
+    page.locator("summary", has_text="Exact text sent to the model").first.click()  # the prompt unfolds
+    assert "<|im_start|>system" in page.locator("details").first.inner_text()
+    # The model's own run: one step, then the step limit.
+    page.get_by_role("button", name="Limits and examples").click()
+    steps = page.get_by_label("Most steps").locator("visible=true").first
+    steps.fill("1")
+    steps.press("Enter")
+    page.get_by_role("button", name="Run agent").click()
+    page.wait_for_function("() => document.body.innerText.includes('Step 1: written by the model')", timeout=180_000)
+    page.wait_for_function("() => /(Answered|Stopped \\(steps\\)) after 1 step/.test(document.body.innerText)",
+                           timeout=180_000)

@@ -17,17 +17,31 @@ def tutor(*args, env=None, timeout=300):
                           env=full_env, timeout=timeout)
 
 
-def test_info_json_tells_what_is_loaded():
+@pytest.mark.parametrize("backend", ["auto", "transformers"])
+def test_info_json_tells_what_is_loaded(backend):
     from tutor.config import Settings
-    from tutor.models.hf.loading import resolve_source
+    from tutor.models import resolve_backend
 
-    resolve_source(Settings.from_env({}, data_dir=MODEL_CACHE_DATA_DIR))  # the cache exists whatever ran first
-    result = tutor("info", "--json")
+    settings = Settings.from_env({}, data_dir=MODEL_CACHE_DATA_DIR, backend=backend)
+    if resolve_backend(settings) == "llamacpp":  # the cache exists whatever ran first
+        from tutor.models import lora_gguf, sources
+
+        lora_gguf.cached_export(settings, sources.find_adapter(settings), sources.gguf_path(settings))
+    else:
+        from tutor.models.hf.loading import resolve_source
+
+        resolve_source(settings)
+    result = tutor("info", "--json", env={"TUTOR_BACKEND": backend})
     assert result.returncode == 0, result.stderr
     info = json.loads(result.stdout)
-    assert "SmolLM2-135M" in info["name"] and info["device"] == "cpu" and info["dtype"] == "float32"
-    assert info["context_window"] == 8192 and info["extra"]["from_cache"] is True
-    assert info["adapter"] == "smollm2-tutor" and info["quantization"] is None
+    assert "SmolLM2-135M" in info["name"] and info["device"] == "cpu" and info["adapter"] == "smollm2-tutor"
+    assert info["extra"]["from_cache"] is True
+    if info["backend"] == "llama.cpp":  # the GGUF's 4-bit weights, the adapter applied by llama.cpp
+        assert backend == "auto" and info["dtype"] == "Q4_1" and info["extra"]["lora_gguf"].endswith(".gguf")
+        assert info["context_window"] == 3072  # TUTOR_MAX_PROMPT_TOKENS plus the longest reply
+    else:
+        assert info["backend"] == "transformers" and info["dtype"] == "float32" and info["quantization"] is None
+        assert info["context_window"] == 8192
     assert info["lessons"] >= 15 and info["readings"] >= 12
 
 
@@ -59,3 +73,19 @@ def test_ask_says_when_the_readings_do_not_cover_a_question():
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     assert data["sources"] == [] and data["grounded"] == "not supported" and "do not cover" in data["answer"]
+
+
+def test_ask_answers_from_the_readings_with_citations():
+    result = tutor("ask", "why do LLMs make stuff up?", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["mode"] == "extractive" and data["grounded"] == "grounded" and "[1]" in data["answer"]
+    assert data["sources"][0]["source"] == "hallucinations-and-grounding.md"
+
+
+def test_eval_retrieval_reports_recall_and_mrr_per_split():
+    result = tutor("eval", "retrieval", "--json")
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    assert data["test"]["questions"] >= 50 and data["test"]["recall"] >= 0.95 and 0 < data["test"]["mrr"] <= 1
+    assert data["all"]["questions"] >= 100

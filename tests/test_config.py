@@ -24,7 +24,8 @@ def test_environment_overrides_and_types():
 @pytest.mark.parametrize("env, name", [({"TUTOR_4BIT": "maybe"}, "TUTOR_4BIT"),
                                        ({"TUTOR_DEVICE": "tpu"}, "TUTOR_DEVICE"),
                                        ({"TUTOR_QUEUE_SIZE": "many"}, "TUTOR_QUEUE_SIZE"),
-                                       ({"TUTOR_CONCURRENCY": "0"}, "TUTOR_CONCURRENCY")])
+                                       ({"TUTOR_CONCURRENCY": "0"}, "TUTOR_CONCURRENCY"),
+                                       ({"TUTOR_ANSWER_MODE": "poetic"}, "TUTOR_ANSWER_MODE")])
 def test_bad_values_name_the_variable(env, name):
     with pytest.raises(ConfigError, match=name):
         Settings.from_env(env)

@@ -35,7 +35,8 @@ LESSONS_DIR = ROOT / "lessons"
 BAD = ROOT / "tests" / "data" / "bad_lessons"
 CURRICULUM = ["delimiters", "check-conditions", "few-shot", "specify-steps", "output-format", "think-first",
               "chain-of-thought", "hallucinations", "in-context-learning", "generation-settings",
-              "instruction-templates", "tokenizers", "iterative-refinement", "agents-tools", "evaluating-outputs"]
+              "instruction-templates", "tokenizers", "iterative-refinement", "agents-tools", "react-loop",
+              "evaluating-outputs"]
 LESSONS = load_lessons(LESSONS_DIR)
 SUBMISSIONS = yaml.safe_load((ROOT / "tests" / "data" / "submissions.yaml").read_text())
 EXERCISES = [(lesson, exercise) for lesson in LESSONS for exercise in lesson.exercises]
@@ -61,7 +62,7 @@ def test_lessons_are_sorted_by_order_and_load_fast():
 def test_lesson_shape(lesson):
     assert len(lesson.exercises) >= 2
     assert 150 <= len(lesson.explanation.split()) <= 350, "explanations are about 150-350 words"
-    assert any(e.kind == "prompt" for e in lesson.exercises) or lesson.id in {
+    assert any(e.kind in ("prompt", "agent") for e in lesson.exercises) or lesson.id in {
         "tokenizers", "evaluating-outputs", "instruction-templates", "generation-settings"}
 
 
@@ -237,7 +238,7 @@ def test_unknown_key_suggests_the_close_match(tmp_path):
     path = _write(tmp_path, "typo.yaml", text)
     [problem] = load_lessons(tmp_path).problems
     assert problem.startswith(f"{path}:30: exercises[1].refrences: unknown key")
-    assert "did you mean 'references'?" in problem and "allowed keys here: checks, hints" in problem
+    assert "did you mean 'references'?" in problem and "allowed keys here: agent, checks, hints" in problem
 
 
 def test_several_problems_in_one_file_are_all_reported(tmp_path):

@@ -15,11 +15,17 @@ FRAMEWORKS = {
     "transformers": {"tutor.models.hf", "tutor.finetune"},
     "peft": {"tutor.models.hf", "tutor.finetune.train"},
     "bitsandbytes": {"tutor.models.hf", "tutor.finetune.train"},
-    "langchain_core": {"tutor.readings"},
-    "langchain_chroma": {"tutor.readings.retrieval"},
+    "langchain_core": {"tutor.readings", "tutor.agents"},
+    "langchain": {"tutor.agents"},
+    "langgraph": {"tutor.agents"},
+    "langchain_chroma": {"tutor.readings.retrieval", "tutor.readings.store"},
     "langchain_text_splitters": {"tutor.readings.retrieval"},
-    "chromadb": {"tutor.readings.retrieval"},
+    "chromadb": {"tutor.readings.retrieval", "tutor.readings.store"},
     "wordllama": {"tutor.readings"},
+    "llama_cpp": {"tutor.models.llamacpp", "tutor.bench"},  # the benchmark times raw llama-cpp-python too
+    "psycopg": {"tutor.progress.postgres"},
+    "httpx": {"tutor.models.openai", "tutor.loadtest"},
+    "gradio_client": {"tutor.loadtest"},
 }
 # Modules only the edges (app.py, the CLI) may import.
 EDGES = {"tutor.ui": {"tutor.cli"}, "tutor.finetune.train": {"tutor.cli"}, "tutor.runtime": {"tutor.cli"},
@@ -67,21 +73,62 @@ def test_edges_are_not_imported_by_the_core():
     assert not problems, problems
 
 
-def test_requirements_txt_matches_pyproject():
-    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
-    lines = [l.strip() for l in (ROOT / "requirements.txt").read_text().splitlines()]
-    assert [l for l in lines if l and not l.startswith("#")] == deps
+def _pins(path) -> dict[str, str]:
+    """{normalised name: version} of every `name==version` line (hash and comment lines skipped)."""
+    pins = {}
+    for line in (ROOT / path).read_text().splitlines():
+        match = re.match(r"^([A-Za-z0-9_.\-]+)(?:\[[^\]]*\])?==([^\s;\\]+)", line)
+        if match:
+            pins[re.sub(r"[-_.]+", "-", match[1]).lower()] = match[2]
+    return pins
 
 
-def test_spaces_front_matter_matches_the_pinned_gradio():
-    readme = (ROOT / "README.md").read_text()
-    front = readme.split("---")[1]
-    meta = {k: v.strip().strip('"') for k, v in re.findall(r"^(\w+):\s*(.+)$", front, re.M)}
+def _names(requirements: list[str]) -> set[str]:
+    return {re.sub(r"[-_.]+", "-", re.match(r"[A-Za-z0-9_.\-]+", r)[0]).lower() for r in requirements}
+
+
+def test_lock_and_space_requirements_name_what_pyproject_declares():
+    """`make lock` writes both from pyproject.toml: a dependency added to one and not the others fails here."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    lock, space = _pins("requirements.lock"), _pins("requirements.txt")
+    runtime, test = _names(project["dependencies"]), _names(project["optional-dependencies"]["test"])
+    assert runtime - {"torch"} <= lock.keys(), f"run `make lock`: the lock lacks {sorted(runtime - lock.keys())}"
+    assert test <= lock.keys(), f"run `make lock`: the lock lacks {sorted(test - lock.keys())}"
+    assert runtime <= space.keys(), f"run `make lock`: requirements.txt lacks {sorted(runtime - space.keys())}"
+    assert not {"torch", "triton"} & lock.keys()  # installed by the Makefile, CPU or CUDA as the machine needs
+    torch_pin = next(d for d in project["dependencies"] if d.startswith("torch"))
+    assert space["torch"] == torch_pin.split("==")[1]
+    assert {name: space[name] for name in space if name in lock} == {name: lock[name] for name in space if name in lock}
+    # every locked package carries hashes: `make` installs with --require-hashes
+    lock_text = (ROOT / "requirements.lock").read_text()
+    assert lock_text.count("--hash=sha256:") >= len(lock)
+
+
+def test_spaces_front_matter_parses_with_the_hubs_own_parser():
+    from huggingface_hub import SpaceCard
+
+    data = SpaceCard((ROOT / "README.md").read_text()).data  # what the Hub reads from the README
     pin = next(d for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
                if d.startswith("gradio"))
-    assert meta["sdk"] == "gradio" and pin == f"gradio=={meta['sdk_version']}"
-    assert meta["app_file"] == "app.py" and meta["python_version"].startswith("3.1")
-    assert "suggested_hardware" in meta and "models" in front
+    assert data.sdk == "gradio" and pin == f"gradio=={data.sdk_version}"
+    assert data.app_file == "app.py" and data.python_version == "3.11"
+    assert data.license == "mit" and data.tags and data.get("short_description")
+    assert len(data.get("short_description")) <= 60  # the Hub's limit for the card's one-liner
+    assert {"mistralai/Mistral-7B-Instruct-v0.2", "HuggingFaceTB/SmolLM2-135M-Instruct"} <= set(data.models)
+    assert data.get("suggested_hardware")
+
+
+def test_binaries_over_one_megabyte_go_through_lfs():
+    """The Hub refuses binary files over ~1 MB pushed as plain git blobs: .gitattributes must cover each."""
+    import subprocess
+
+    files = subprocess.run(["git", "ls-files"], cwd=ROOT, capture_output=True, text=True, check=True).stdout.split()
+    big = [f for f in files if (ROOT / f).is_file() and (ROOT / f).stat().st_size > 1_000_000]
+    assert big  # the shipped adapter is ~20 MB: the check below runs on something
+    attrs = subprocess.run(["git", "check-attr", "filter", "--", *big], cwd=ROOT, capture_output=True, text=True,
+                           check=True).stdout.splitlines()
+    uncovered = [line.split(":")[0] for line in attrs if not line.endswith(": lfs")]
+    assert not uncovered, f"add LFS patterns to .gitattributes for {uncovered}"
 
 
 def test_modules_stay_short():

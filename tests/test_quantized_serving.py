@@ -12,12 +12,12 @@ from tutor.models import GenerationSettings, load_model
 
 
 @pytest.fixture(scope="module")
-def tiny_mistral(tmp_path_factory, chat_model):
+def tiny_mistral(tmp_path_factory, hf_chat_model):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoTokenizer, MistralConfig, MistralForCausalLM
 
     root = tmp_path_factory.mktemp("tiny-mistral")
-    tokenizer = AutoTokenizer.from_pretrained(chat_model.info.extra["source"])  # any offline tokenizer will do
+    tokenizer = AutoTokenizer.from_pretrained(hf_chat_model.info.extra["source"])  # any offline tokenizer will do
     tokenizer.chat_template = MISTRAL_TEMPLATE
     torch.manual_seed(0)
     config = MistralConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,

@@ -31,3 +31,7 @@ class LessonError(TutorError):
 
 class NotFound(TutorError):
     """A lesson, exercise or learner that does not exist was asked for."""
+
+
+class ProgressError(TutorError):
+    """The progress database cannot be opened, upgraded or reached."""

@@ -8,8 +8,16 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from tutor.grading import fill_input
+from tutor.lessons import PLACEHOLDER as INPUT_SLOT
 from tutor.models import ChatModel, GenerationSettings
 from tutor.rouge import rouge
+
+# The tokenizer view draws one coloured span per token: 4,000 characters is ~1,000 tokens of English (up to
+# ~4,000 for emoji or CJK), as much as a page can show readably.
+MAX_TOKENIZER_CHARS = 4_000
+# Compare prompts: each prompt may use {input} a few times (before and after an instruction, say); more is a
+# mistake, and each copy multiplies the material.
+MAX_PLACEHOLDERS = 4
 
 
 def entropy(candidates: list[dict]) -> float:
@@ -61,6 +69,11 @@ def compare(model: ChatModel, prompt_a: str, prompt_b: str, material: str,
     """Run two prompts on the same material with the same settings, A then B, streaming both."""
     if not (prompt_a or "").strip() or not (prompt_b or "").strip():
         raise ValueError("Write both prompts (A and B) to compare them.")
+    for name, prompt in (("A", prompt_a), ("B", prompt_b)):
+        if prompt.count(INPUT_SLOT) > MAX_PLACEHOLDERS:
+            raise ValueError(f"Prompt {name} uses {INPUT_SLOT} {prompt.count(INPUT_SLOT)} times: use it at most "
+                             f"{MAX_PLACEHOLDERS} times (once is usual), where the material should go.")
+    # Each prompt is then fitted to the context window (tutor.models.budget), however long the material is.
     state = Comparison(Side(fill_input(prompt_a.strip(), material)), Side(fill_input(prompt_b.strip(), material)))
     for side in (state.a, state.b):
         messages = [{"role": "user", "content": side.prompt}]
@@ -88,10 +101,17 @@ def summary_markdown(state: Comparison) -> str:
     return "\n".join(lines)
 
 
+def logprob_heatmap(result: dict) -> list[tuple[str, float]]:
+    """(token text, score) pairs for a heat-map: score = 2p - 1, so a token the model found certain (p = 1) is at
+    the top of the colour scale, an even bet (p = 0.5) in the middle and a surprise (p near 0) at the bottom."""
+    return [(t["token"], round(2 * math.exp(t["logprob"]) - 1, 4)) for t in result["tokens"]]
+
+
 def logprob_markdown(result: dict) -> str:
+    """The totals under the heat-map; the per-token figures stay in a folded table."""
     rows = [f"| {visible(t['token'])} | {t['id']} | {t['logprob']:.3f} | {math.exp(t['logprob']):.4f} |"
             for t in result["tokens"]]
     return "\n".join([
         f"**Total log-probability:** {result['total']:.3f} (probability {math.exp(result['total']):.3g}); "
-        f"mean per token {result['mean']:.3f}", "",
-        "| token | id | log p | p |", "|---|---|---|---|", *rows])
+        f"mean per token {result['mean']:.3f}", "", "<details><summary>Per token</summary>", "",
+        "| token | id | log p | p |", "|---|---|---|---|", *rows, "", "</details>"])

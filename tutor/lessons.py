@@ -20,6 +20,8 @@ from typing import Annotated, Literal
 from pydantic import Field, model_validator
 
 from tutor import yamlsafe
+from tutor.agents.spec import OWNERS as AGENT_OWNERS
+from tutor.agents.spec import AgentTask
 from tutor.errors import LessonError, NotFound
 from tutor.grading.checks import (  # noqa: F401  (re-exported: the check types are part of the lesson schema)
     CHECK_TYPES,
@@ -79,9 +81,10 @@ class Sample(Strict):
 
 class Exercise(Strict):
     id: Id
-    kind: Literal["prompt", "answer"]
+    kind: Literal["prompt", "answer", "agent"]
     task: Text
     input: Text | None = None
+    agent: AgentTask | None = None  # kind: agent only: the agent's question, tools and expectations
     references: tuple[Text, ...] = Field(min_length=1)
     checks: tuple[Check, ...] = Field(min_length=1)
     judge: Text
@@ -96,7 +99,10 @@ class Exercise(Strict):
         if self.kind == "prompt" and self.input is None:
             problems.append((("input",), "a 'prompt' exercise needs `input:`, the material the learner's prompt "
                                           "runs on"))
-        allowed = ("prompt", "output") if self.kind == "prompt" else ("answer",)
+        if (self.kind == "agent") != (self.agent is not None):
+            problems.append((("agent",), "an 'agent' exercise needs `agent:` (see lessons/README.md)" if self.agent
+                             is None else f"`agent:` belongs to kind 'agent' exercises, not '{self.kind}'"))
+        allowed = ("prompt", "output") if self.kind in ("prompt", "agent") else ("answer",)
         for i, check in enumerate(self.checks):
             if check.target not in allowed:
                 problems.append((("checks", i, "target"), f"target '{check.target}' does not fit kind "
@@ -170,7 +176,8 @@ class LessonSet:
 
 # ---------------------------------------------------------------- loading
 #: the model that validates the value of each key (or check type), for "allowed keys here: ..." messages
-_OWNERS = {"examples": Example, "exercises": Exercise, "weights": Weights, "samples": Sample, **CHECK_TYPES}
+_OWNERS = {"examples": Example, "exercises": Exercise, "weights": Weights, "samples": Sample, **CHECK_TYPES,
+           **AGENT_OWNERS}
 
 
 def load_lessons(folder: Path) -> LessonSet:

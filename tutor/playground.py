@@ -15,13 +15,15 @@ class PlaygroundRun:
     prompt_tokens: int
     reply_tokens: int
     context_window: int
+    max_prompt_tokens: int
     note: str = ""
 
     def counts_markdown(self) -> str:
         used = self.prompt_tokens + self.reply_tokens
         text = (
             f"**Tokens:** prompt {self.prompt_tokens:,} · reply {self.reply_tokens:,} · "
-            f"total {used:,} of a {self.context_window:,}-token context window"
+            f"total {used:,}; prompts may take {self.max_prompt_tokens:,} tokens here (TUTOR_MAX_PROMPT_TOKENS) "
+            f"of the model's {self.context_window:,}-token context window"
         )
         return f"{text}\n\n{self.note}" if self.note else text
 
@@ -42,9 +44,10 @@ def run(model: ChatModel, system: str, prompt: str, settings: GenerationSettings
     messages, cut = model.fit_messages(messages, reserve=settings.max_new_tokens)
     rendered = model.render(messages)
     prompt_tokens = model.count_tokens(rendered)
-    note = "The prompt was longer than the context window allows and was cut; see the end of the prompt text." if cut else ""
+    note = ("The prompt was longer than the token budget allows and was cut where the text says so." if cut else "")
     reply = ""
-    state = PlaygroundRun("", rendered, prompt_tokens, 0, model.info.context_window, note)
+    state = PlaygroundRun("", rendered, prompt_tokens, 0, model.info.context_window, model.info.max_prompt_tokens,
+                          note)
     yield state
     for chunk in model.stream(messages, settings):
         reply += chunk

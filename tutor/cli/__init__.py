@@ -12,7 +12,8 @@ import logging
 import os
 import sys
 
-from tutor.cli import finetune, instruments, lessons, readings, serve
+from tutor.cli import agent, finetune, instruments, lessons, progress, readings, serve
+from tutor.cli import evals as eval_commands
 from tutor.config import Settings
 from tutor.errors import TutorError
 
@@ -23,9 +24,12 @@ def parser() -> argparse.ArgumentParser:
     serve.register(sub)
     lessons.register(sub)
     instruments.register(sub)
+    progress.register(sub)
     evals = sub.add_parser("eval", help="measure the tutor").add_subparsers(dest="what", required=True)
-    readings.register(sub, evals)
+    readings.register(sub)
+    eval_commands.register(evals)
     finetune.register(sub, evals)
+    agent.register(sub, evals)
     return p
 
 

@@ -2,16 +2,23 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from tutor.config import Settings
 
 
 def cmd_next_token(args, settings: Settings) -> int:
     from tutor.models import load_model
+    from tutor.models.protocol import check_shaping
 
-    model = load_model(settings)
-    candidates = model.next_token(args.prompt, temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                                  show=args.show, chat=args.chat)
+    shaping = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, min_p=args.min_p,
+                   repetition_penalty=args.repetition_penalty)
+    try:
+        check_shaping(**shaping)  # before the model loads: a typo costs no wait
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    candidates = load_model(settings).next_token(args.prompt, show=args.show, chat=args.chat, **shaping)
     if args.json:
         print(json.dumps({"candidates": candidates}, ensure_ascii=False))
     else:
@@ -21,10 +28,15 @@ def cmd_next_token(args, settings: Settings) -> int:
 
 
 def cmd_tokens(args, settings: Settings) -> int:
-    from tutor.models.hf.loading import load_tokenizer, resolve_source
-    from tutor.models.hf.probe import tokenize
+    from tutor.models import load_model, resolve_backend
 
-    tokens = tokenize(load_tokenizer(resolve_source(settings)[0]), args.text)  # the tokenizer alone: no weights
+    if resolve_backend(settings) == "llamacpp":
+        tokens = load_model(settings).tokenize(args.text)  # llama.cpp maps the GGUF in a fraction of a second
+    else:
+        from tutor.models.hf.loading import load_tokenizer, resolve_source
+        from tutor.models.hf.probe import tokenize
+
+        tokens = tokenize(load_tokenizer(resolve_source(settings)[0]), args.text)  # the tokenizer alone: no weights
     if args.json:
         print(json.dumps({"tokens": tokens, "count": len(tokens)}, ensure_ascii=False))
     else:
@@ -47,6 +59,8 @@ def register(sub) -> None:
     s.add_argument("--temperature", type=float, default=1.0)
     s.add_argument("--top-k", type=int, default=0, help="0 = off")
     s.add_argument("--top-p", type=float, default=1.0, help="1 = off")
+    s.add_argument("--min-p", type=float, default=0.0, help="0 = off")
+    s.add_argument("--repetition-penalty", type=float, default=1.0, help="1 = off")
     s.add_argument("--show", type=int, default=10, help="how many candidates to print")
     s.add_argument("--chat", action="store_true", help="apply the chat template (default: raw text completion)")
     s.add_argument("--json", action="store_true")

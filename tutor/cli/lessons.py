@@ -1,4 +1,4 @@
-"""`tutor lessons check | list | calibrate` and `tutor grade`: lesson files and grading from the shell."""
+"""`tutor lessons check | list | calibrate` and `tutor grade [--learner NAME]`: lesson files and grading from the shell."""
 from __future__ import annotations
 
 import json
@@ -109,13 +109,16 @@ def cmd_grade(args, settings: Settings) -> int:
     if not args.batch and not (args.lesson and args.exercise and (args.text is not None or args.file)):
         print("error: give --lesson, --exercise and --text or --file, or --batch FILE.jsonl", file=sys.stderr)
         return 2
-    lessons = load_lessons(settings.lessons_dir)
-    model = load_model(settings)  # loaded once for a batch
-    grader = Grader(model, settings.max_input_chars, ModelCalibration.for_model(model.info, settings.data_dir))
+    if args.learner is not None:
+        grade_one = _recorder(args.learner, settings)
+    else:
+        lessons = load_lessons(settings.lessons_dir)
+        model = load_model(settings)  # loaded once for a batch
+        grader = Grader(model, settings.max_input_chars, ModelCalibration.for_model(model.info, settings.data_dir))
 
-    def grade_one(lesson_id: str, exercise_id: str, text: str) -> dict:
-        exercise = lessons.get(lesson_id).exercise(exercise_id)
-        return grader.grade(exercise, text).to_json()
+        def grade_one(lesson_id: str, exercise_id: str, text: str) -> dict:
+            exercise = lessons.get(lesson_id).exercise(exercise_id)
+            return grader.grade(exercise, text).to_json()
 
     if not args.batch:
         text = args.text if args.text is not None else _read_text(args.file)
@@ -137,6 +140,29 @@ def cmd_grade(args, settings: Settings) -> int:
                 result = {"line": number, "error": f"{args.batch}:{number}: {reason}"}
             print(json.dumps(result), flush=True)
     return 1 if failures else 0
+
+
+def _recorder(name: str, settings: Settings):
+    """grade_one for --learner: grade and record the attempt through the course, as the app's Submit does."""
+    from tutor.models import load_model
+    from tutor.progress import learner_id, open_progress
+    from tutor.runtime import build_course
+    from tutor.tutor import Session
+
+    learner = learner_id(name, "")
+    if not learner:
+        raise TutorError(f"--learner {name!r} has no letters or digits left once cleaned; give a name such as "
+                         "'Ada Lovelace' (letters, digits, space . @ -, 64 characters at most)")
+    progress = open_progress(settings)  # before the model: a wrong TUTOR_DATABASE_URL fails in seconds
+    course = build_course(settings, load_model(settings), progress)
+
+    def grade_one(lesson_id: str, exercise_id: str, text: str) -> dict:
+        session = Session(learner=learner)
+        course.go_to(session, lesson_id, exercise_id)
+        grade, completed = course.grade_and_record(session, text)
+        return {**grade.to_json(), "learner": learner, "recorded": True, "lesson_completed": completed}
+
+    return grade_one
 
 
 def _read_text(path: str) -> str:
@@ -171,5 +197,7 @@ def register(sub) -> None:
     group.add_argument("--text")
     group.add_argument("--file")
     group.add_argument("--batch", help='JSONL lines of {"lesson", "exercise", "text"}')
+    s.add_argument("--learner", help="record each attempt in the progress store under this learner's name, "
+                                     "exactly as the app's Submit does (lesson completion included)")
     s.add_argument("--json", action="store_true", help="one line of JSON (the default output is indented)")
     s.set_defaults(fn=cmd_grade)

@@ -1,11 +1,10 @@
-"""`tutor ingest | search | ask | eval retrieval`: the course readings from the shell."""
+"""`tutor ingest | search | ask`: the course readings from the shell (their evaluation: tutor.cli.evals)."""
 from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
-from tutor.config import ROOT, Settings
+from tutor.config import Settings
 
 
 def cmd_ingest(args, settings: Settings) -> int:
@@ -54,7 +53,8 @@ def cmd_ask(args, settings: Settings) -> int:
     from tutor.readings import grounding, retrieval
 
     retrieval.ensure_index(settings, progress=True)
-    stream = grounding.stream_answer(args.question, retrieval.Retriever(settings), _LazyModel(settings), k=args.k)
+    stream = grounding.stream_answer(args.question, retrieval.Retriever(settings), _LazyModel(settings), k=args.k,
+                                     mode=settings.answer_mode)
     for chunk in stream:
         if not args.json:
             sys.stdout.write(chunk)
@@ -69,22 +69,7 @@ def cmd_ask(args, settings: Settings) -> int:
     return 0
 
 
-def cmd_eval_retrieval(args, settings: Settings) -> int:
-    from tutor.readings import retrieval
-
-    retrieval.ensure_index(settings, progress=True)
-    result = retrieval.evaluate_recall(settings, Path(args.questions), k=args.k)
-    if args.json:
-        print(json.dumps(result, indent=2, ensure_ascii=False))
-    else:
-        print(f"recall@{result['k']}: {result['recall']:.3f} on {result['questions']} questions "
-              f"(target {args.target})")
-        for miss in result["misses"]:
-            print(f"  missed: {miss['question']}  expected {miss['expected']}, got {', '.join(miss['got'])}")
-    return 0 if result["recall"] >= args.target else 1
-
-
-def register(sub, evals) -> None:
+def register(sub) -> None:
     s = sub.add_parser("ingest", help="index the readings (only new, changed and deleted files)")
     s.add_argument("--json", action="store_true", help="print the report as JSON (no progress bar)")
     s.set_defaults(fn=cmd_ingest)
@@ -100,10 +85,3 @@ def register(sub, evals) -> None:
     s.add_argument("--k", type=int, default=3)
     s.add_argument("--json", action="store_true", help='{"answer", "sources", "grounded"}')
     s.set_defaults(fn=cmd_ask)
-
-    s = evals.add_parser("retrieval", help="recall@k of the readings search on a question set; exit 1 below target")
-    s.add_argument("--k", type=int, default=3)
-    s.add_argument("--questions", default=str(ROOT / "tests" / "data" / "retrieval_questions.jsonl"))
-    s.add_argument("--target", type=float, default=0.9)
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(fn=cmd_eval_retrieval)

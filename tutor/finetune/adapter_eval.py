@@ -12,6 +12,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import torch
+from tqdm import tqdm
 
 from tutor.config import Settings
 from tutor.finetune import dataset
@@ -23,12 +24,12 @@ from tutor.rouge import rouge_many
 DECODE = GenerationSettings(temperature=0.0, repetition_penalty=1.1, max_new_tokens=96)
 
 
-def validation_loss(model, tokenizer, records: list[dict], max_length: int = 512) -> float:
+def validation_loss(model, tokenizer, records: list[dict], max_length: int = 512, label: str = "") -> float:
     """Token-weighted mean cross-entropy over the reply tokens of every record that fits ``max_length``."""
     encoded, _ = dataset.encode_all(records, tokenizer, max_length)
     total, count = 0.0, 0
     with torch.inference_mode():
-        for item in encoded:
+        for item in tqdm(encoded, desc=f"{label} loss", unit="record", disable=not label):
             ids = torch.tensor([item["input_ids"]], device=model.device)
             labels = torch.tensor([item["labels"]], device=model.device)
             n = int((labels[:, 1:] != dataset.IGNORE_INDEX).sum())  # the model predicts token t+1 from t
@@ -37,8 +38,9 @@ def validation_loss(model, tokenizer, records: list[dict], max_length: int = 512
     return total / max(1, count)
 
 
-def generation_rouge(chat_model, records: list[dict]) -> float:
-    predictions = [complete(chat_model, r["messages"][:-1], DECODE) for r in records]
+def generation_rouge(chat_model, records: list[dict], label: str = "") -> float:
+    predictions = [complete(chat_model, r["messages"][:-1], DECODE)
+                   for r in tqdm(records, desc=f"{label} ROUGE-L", unit="reply", disable=not label)]
     references = [[r["messages"][-1]["content"]] for r in records]
     return rouge_many(predictions, references)["rougeL"]
 
@@ -59,11 +61,11 @@ def evaluate_adapter(settings: Settings, name: str, limit: int = 24, data_dir: P
     for side in ("base", "adapter"):
         if side == "base":
             with peft_model.disable_adapter():
-                loss = validation_loss(peft_model, chat_model.tokenizer, records)
-                rouge_l = generation_rouge(chat_model, sample)
+                loss = validation_loss(peft_model, chat_model.tokenizer, records, label=side)
+                rouge_l = generation_rouge(chat_model, sample, label=side)
         else:
-            loss = validation_loss(peft_model, chat_model.tokenizer, records)
-            rouge_l = generation_rouge(chat_model, sample)
+            loss = validation_loss(peft_model, chat_model.tokenizer, records, label=side)
+            rouge_l = generation_rouge(chat_model, sample, label=side)
         result[side] = {"loss": round(loss, 4), "rougeL": round(rouge_l, 4)}
     result.update({"adapter_name": name, "model": chat_model.info.name, "validation_records": len(records),
                    "rouge_records": len(sample), "decoding": "greedy, max 96 new tokens"})

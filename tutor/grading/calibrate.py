@@ -102,6 +102,20 @@ class ModelCalibration:
                 self._save()
         return {i: bool(stored.get(str(i), False)) for i in indexes}
 
+    def trace_counted(self, exercise, run_reference: Callable[[], list]) -> dict[str, bool]:
+        """{trace check name: counted} for an agent exercise: the lesson's reference spec is run once per model,
+        and a trace check it fails (the model did not call the tool, say) cannot fail a learner on this model."""
+        if self._fixed_outputs is not None:
+            return {}
+        key = f"trace:{exercise.id}:{fingerprint(exercise)}"
+        with self._lock:
+            stored = self.data["outputs"].get(key)
+            if stored is None:
+                stored = {c.name: c.passed for c in run_reference()}
+                self.data["outputs"][key] = stored
+                self._save()
+        return {name: bool(ok) for name, ok in stored.items()}
+
     def judge_status(self) -> tuple[bool, str]:
         stats = self.data.get("judge")
         if not stats:

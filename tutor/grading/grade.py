@@ -134,16 +134,37 @@ class Grader:
             notes.append(cut_note(self.model.count_tokens(kept), total, window, reserve))
         return kept, notes
 
+    def _agent_checks(self, exercise: Exercise, text: str) -> tuple[str, list[CheckResult]]:
+        """Run the learner's agent spec and grade its trace. Each trace check is a requirement (right tool, valid
+        arguments, correct final answer), counted on this model only if the lesson's reference spec passes it."""
+        from tutor.agents.grade import run_exercise
+
+        output, found = run_exercise(self.model, exercise, text)
+        counted = self.calibration.trace_counted(exercise, lambda: run_exercise(self.model, exercise,
+                                                                                exercise.solution)[1])
+        checks = []
+        for c in found:
+            on_model = counted.get(c.name, True)
+            detail = c.detail if on_model else (f"not counted on this model: the lesson's reference spec fails it "
+                                                f"on {self.model.info.name} too ({c.detail})")
+            checks.append(CheckResult(c.name, c.passed, detail, c.weight, True, on_model, None, "output"))
+        return output, checks
+
     def grade(self, exercise: Exercise, text: str) -> Grade:
         text = (text or "").strip()
         if not text:
             raise EmptySubmission(
                 "Your submission is empty, so there is nothing to grade. "
-                + ("Write a prompt (use {input} where the material goes)." if exercise.kind == "prompt"
-                   else "Write your answer in a few sentences.")
+                + {"prompt": "Write a prompt (use {input} where the material goes).",
+                   "agent": "Write the agent's system prompt (and, if you like, a `Tools:` line)."}.get(
+                    exercise.kind, "Write your answer in a few sentences.")
             )
         text, notes = self._cut(text)
-        output = self.run_prompt(exercise, text) if exercise.kind == "prompt" and self.model is not None else None
+        trace_checks = []
+        if exercise.kind == "agent" and self.model is not None:  # the learner's agent runs; its trace is graded
+            output, trace_checks = self._agent_checks(exercise, text)
+        else:
+            output = self.run_prompt(exercise, text) if exercise.kind == "prompt" and self.model is not None else None
         targets = {"prompt": text, "answer": text, "output": output or ""}
         counted = self.calibration.output_counted(exercise, lambda: self.run_prompt(exercise, exercise.solution))
 
@@ -158,6 +179,7 @@ class Grader:
                           f"{self.model.info.name} ({detail})")
             checks.append(CheckResult(f"{check.type} ({check.target})", passed, detail, check.weight,
                                       check.required, on_model, check.asks, check.target))
+        checks += trace_checks
         scored = [c for c in checks if c.counted]
         total = sum(c.weight for c in scored) or 1.0
         check_score = sum(c.weight for c in scored if c.passed) / total

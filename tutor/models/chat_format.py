@@ -2,6 +2,9 @@
 sees served prompts exactly as it was trained on them."""
 from __future__ import annotations
 
+import json
+from datetime import datetime
+
 from jinja2 import TemplateError
 
 
@@ -26,3 +29,33 @@ def fold_system(messages: list[dict]) -> list[dict]:
     else:
         rest.insert(0, {"role": "user", "content": system})
     return rest
+
+
+class ChatTemplate:
+    """A model's Jinja chat template rendered the way transformers renders it (sandboxed, trim_blocks and
+    lstrip_blocks, loop controls, ``raise_exception``, a ``tojson`` that keeps non-ASCII), for back-ends without a
+    Hugging Face tokenizer: a GGUF file carries its template as ``tokenizer.chat_template``.
+
+    Offers the slice of the tokenizer interface that ``accepts_system_role`` probes."""
+
+    def __init__(self, source: str, **special_tokens: str):
+        from jinja2.ext import loopcontrols
+        from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+        env = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True, extensions=[loopcontrols])
+        env.filters["tojson"] = lambda value, indent=None: json.dumps(value, ensure_ascii=False, indent=indent)
+        env.globals["raise_exception"] = _raise_exception
+        env.globals["strftime_now"] = lambda fmt: datetime.now().strftime(fmt)
+        self.source = source
+        self.template = env.from_string(source)
+        self.special_tokens = special_tokens  # bos_token, eos_token...: some templates print them
+
+    def apply_chat_template(self, messages: list[dict], tokenize: bool = False, add_generation_prompt: bool = False) -> str:
+        if tokenize:
+            raise ValueError("ChatTemplate renders text only; tokenize with the model's tokenizer.")
+        return self.template.render(messages=messages, add_generation_prompt=add_generation_prompt,
+                                    **self.special_tokens)
+
+
+def _raise_exception(message: str):
+    raise TemplateError(message)

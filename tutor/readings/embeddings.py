@@ -90,3 +90,9 @@ def read_pdf(path: Path) -> list[tuple[str, str]]:
     if not any(text.strip() for _, text in pages):
         raise SkipFile("the PDF has no extractable text (a scan? run OCR on it first)")
     return pages
+
+
+def embed(texts: list[str]):
+    """Unit-length vectors for ``texts`` as a (len(texts), DIM) numpy array: cosine similarity is a dot product.
+    Short texts (sentences, chat messages) embed at tens of thousands per second."""
+    return wordllama_model().embed(list(texts), norm=True)

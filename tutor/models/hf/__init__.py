@@ -14,6 +14,7 @@ from transformers import LogitsProcessorList, StoppingCriteria, StoppingCriteria
 
 from tutor.config import Settings
 from tutor.errors import GenerationError
+from tutor.models import budget
 from tutor.models.chat_format import accepts_system_role, fold_system
 from tutor.models.hf import loading, probe
 from tutor.models.hf.processors import (
@@ -23,12 +24,10 @@ from tutor.models.hf.processors import (
     cut_at_stop,
     safe_prefix_length,
 )
-from tutor.models.protocol import GenerationSettings, Message, ModelInfo
+from tutor.models.protocol import GenerationSettings, Message, ModelInfo, prompt_budget
 from tutor.prompts import PROMPTS_DIR
 
 log = logging.getLogger(__name__)
-
-TRUNCATION_MARK = "\n[... cut to fit the model's context window ...]"
 
 # Generations in flight. At interpreter exit they are cancelled and waited for: a thread still inside torch
 # when the process tears down aborts it ("terminate called without an active exception", exit 134). A stream
@@ -53,8 +52,18 @@ class _Cancelled(StoppingCriteria):
         return torch.full((input_ids.shape[0],), self.event.is_set(), dtype=torch.bool, device=input_ids.device)
 
 
+def count_parameters(model) -> int | None:
+    """Weights in the model. transformers' num_parameters counts a packed 4-bit weight as one parameter,
+    where a plain numel() would count half of them."""
+    count = getattr(model, "num_parameters", None)
+    try:
+        return int(count()) if callable(count) else sum(p.numel() for p in model.parameters())
+    except Exception:  # an exotic wrapper: the size is unknown, and the tutor then answers extractively
+        return None
+
+
 class HFChatModel:
-    def __init__(self, loaded: loading.Loaded):
+    def __init__(self, loaded: loading.Loaded, max_prompt_tokens: int = 2_048):
         self.loaded = loaded
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
@@ -71,13 +80,15 @@ class HFChatModel:
             dtype=loaded.dtype,
             quantization=loaded.quantization,
             context_window=int(min(window, 1_000_000)),
+            max_prompt_tokens=int(min(window, max_prompt_tokens)),
             extra={"source": loaded.source, "load_seconds": round(loaded.load_seconds, 2),
                    "from_cache": loaded.from_cache, "folds_system_role": self.folds_system},
+            parameters=count_parameters(self.model),
         )
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "HFChatModel":
-        return cls(loading.load(settings))
+        return cls(loading.load(settings), settings.max_prompt_tokens)
 
     # -- prompt text -----------------------------------------------------------------------------------
     def _prepare(self, messages: list[Message]) -> list[Message]:
@@ -96,24 +107,15 @@ class HFChatModel:
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
+    def clip_tokens(self, text: str, max_tokens: int) -> str:
+        """The first ``max_tokens`` tokens of ``text``, as text."""
+        ids = self.tokenizer(budget.precut(text, max_tokens), add_special_tokens=False)["input_ids"]
+        return text if len(ids) <= max_tokens else self.tokenizer.decode(ids[:max_tokens])
+
     def fit_messages(self, messages: list[Message], reserve: int) -> tuple[list[Message], bool]:
-        budget = self.info.context_window - reserve
-        messages = list(messages)
-        cut = False
-        # Drop the oldest turns after the system message until the conversation fits.
-        while self.count_tokens(self.render(messages)) > budget and len(messages) > 2:
-            drop = 1 if messages[0]["role"] == "system" else 0
-            messages.pop(drop)
-            cut = True
-        over = self.count_tokens(self.render(messages)) - budget
-        if over > 0:  # the last message alone is too long: keep its beginning
-            last = messages[-1]
-            ids = self.tokenizer(last["content"], add_special_tokens=False)["input_ids"]
-            keep = max(0, len(ids) - over - self.count_tokens(TRUNCATION_MARK) - 8)
-            text = self.tokenizer.decode(ids[:keep]) + TRUNCATION_MARK
-            messages[-1] = {"role": last["role"], "content": text}
-            cut = True
-        return messages, cut
+        return budget.fit_messages(messages, prompt_budget(self.info, reserve),
+                                   count=lambda ms: self.count_tokens(self.render(ms)),
+                                   count_text=self.count_tokens, clip=self.clip_tokens)
 
     # -- generation ------------------------------------------------------------------------------------
     def _generate_kwargs(self, inputs: dict, settings: GenerationSettings, cancel: threading.Event) -> dict:
@@ -187,11 +189,14 @@ class HFChatModel:
             _IN_FLIGHT.discard(cancel)
 
     # -- looking inside (tutor.instruments) ------------------------------------------------------------
+    # Forward passes take the generation lock: one model, one set of CPU threads, one thing at a time.
     def next_token(self, prompt: str, **options) -> list[dict]:
-        return probe.next_token(self, prompt, **options)
+        with self._lock:
+            return probe.next_token(self, prompt, **options)
 
     def sample_next(self, prompt: str, **options) -> dict:
-        return probe.sample_next(self, prompt, **options)
+        with self._lock:
+            return probe.sample_next(self, prompt, **options)
 
     def decode_token(self, token_id: int) -> str:
         return self.tokenizer.decode([int(token_id)])
@@ -204,4 +209,5 @@ class HFChatModel:
         return (probe.COMPARE_TOKENIZER_NAME, probe.tokenize(other, text)) if other is not None else None
 
     def sequence_logprob(self, prompt: str, response: str, chat: bool = True) -> dict:
-        return probe.sequence_logprob(self, prompt, response, chat=chat)
+        with self._lock:
+            return probe.sequence_logprob(self, prompt, response, chat=chat)

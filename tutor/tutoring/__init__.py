@@ -1,0 +1,1 @@
+"""Tutoring: what to do with a learner's message (moves), graduated hints, and sessions kept for the API."""
