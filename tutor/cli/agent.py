@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from tutor.cli.files import read_text_file
 from tutor.config import Settings
 from tutor.errors import TutorError
 
@@ -34,7 +35,7 @@ def cmd_run(args, settings: Settings) -> int:
     if len(task) > settings.max_input_chars:
         raise TutorError(f"--task is {len(task):,} characters; the limit is {settings.max_input_chars:,} "
                          "(TUTOR_MAX_INPUT_CHARS)")
-    system = _read_text(args.system) if args.system else ""
+    system = read_text_file(args.system) if args.system else ""
     if len(system) > settings.max_input_chars:
         raise TutorError(f"{args.system} is {len(system):,} characters; the limit is {settings.max_input_chars:,}")
     tools = expand_tools(args.tools.split(","))
@@ -117,14 +118,6 @@ def _search(settings: Settings):
 
     retrieval.ensure_index(settings, progress=False)
     return retrieval.Retriever(settings).search
-
-
-def _read_text(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TutorError(f"cannot read {path}: {exc}") from exc
 
 
 def register(sub, evals) -> None:

@@ -5,6 +5,7 @@ import json
 import sys
 import time
 
+from tutor.cli.files import read_text_file
 from tutor.config import Settings
 from tutor.errors import TutorError
 
@@ -121,7 +122,7 @@ def cmd_grade(args, settings: Settings) -> int:
             return grader.grade(exercise, text).to_json()
 
     if not args.batch:
-        text = args.text if args.text is not None else _read_text(args.file)
+        text = args.text if args.text is not None else read_text_file(args.file)
         result = grade_one(args.lesson, args.exercise, text)
         print(json.dumps(result, indent=None if args.json else 2))
         return 0
@@ -163,14 +164,6 @@ def _recorder(name: str, settings: Settings):
         return {**grade.to_json(), "learner": learner, "recorded": True, "lesson_completed": completed}
 
     return grade_one
-
-
-def _read_text(path: str) -> str:
-    try:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise TutorError(f"cannot read {path}: {exc}") from exc
 
 
 def register(sub) -> None:
