@@ -2,9 +2,10 @@
 
 Columns, each measured in fresh processes so start times and peak memory are real:
 - served: the llama.cpp back-end as the app loads it (tutor.models.load_model: the shipped adapter applied);
-- raw llama.cpp: llama-cpp-python's own API (``Llama.create_completion``) on the same base GGUF and exported
-  adapter, same threads and context size: what the served path's overhead is measured against;
-- raw, no adapter: the same without the adapter (what the LoRA costs llama.cpp per token);
+- raw llama.cpp: llama-cpp-python's own API (``Llama.create_completion``) on the same files (the weights as
+  served, see tutor.models.llamacpp.weights, and the exported adapter), same threads and context size: what the
+  served path's overhead is measured against;
+- raw, shipped GGUF: the embedded Q4_1 file as it ships, no adapter: plain llama.cpp on the model as downloaded;
 - transformers fp32: the float32 transformers back-end, for reference.
 
 Rows: cold start (launch to ready with an empty data dir: the served path exports the adapter, transformers
@@ -35,7 +36,7 @@ GROUNDED_CHARS = 2200  # passage text; with the instructions and the system prom
 TARGETS = {"cold_start_s": 5.0, "warm_start_s": 2.0, "peak_rss_mb": 400, "ttft_followup_s": 1.5}
 PROMPTS = ("decode", "first", "check", "followup")
 COLUMNS = ("served", "raw", "raw_base", "transformers")
-TITLES = {"served": "served", "raw": "raw llama.cpp", "raw_base": "raw, no adapter", "transformers": "transformers fp32"}
+TITLES = {"served": "served", "raw": "raw llama.cpp", "raw_base": "raw, shipped GGUF", "transformers": "transformers fp32"}
 
 
 def workload(settings: Settings) -> dict:
@@ -90,10 +91,10 @@ def probe_model(model, work: dict) -> dict:
     return figures
 
 
-def probe_raw(work: dict, lora: str | None) -> dict:
+def probe_raw(work: dict, weights: str, lora: str | None) -> dict:
     import llama_cpp
 
-    llm = llama_cpp.Llama(work["base"], lora_path=lora, n_ctx=work["n_ctx"], n_threads=work["threads"],
+    llm = llama_cpp.Llama(weights, lora_path=lora, n_ctx=work["n_ctx"], n_threads=work["threads"],
                           n_threads_batch=work["threads"], verbose=False)
     figures = {}
     for name in ("first", "check", "followup"):
@@ -117,7 +118,8 @@ def probe(args) -> int:
     work = json.loads(Path(args.work).read_text())
     if args.probe in ("raw", "raw_base"):
         ready = None
-        figures = probe_raw(work, work["lora"] if args.probe == "raw" else None)
+        as_served = args.probe == "raw"
+        figures = probe_raw(work, work["weights"] if as_served else work["source"], work["lora"] if as_served else None)
     else:
         from tutor.models import load_model
 
@@ -125,8 +127,9 @@ def probe(args) -> int:
         model = load_model(Settings.from_env(data_dir=Path(args.data_dir), backend=backend))
         ready = _ready(started)
         figures = probe_model(model, work)
-        figures.update(threads=model.info.extra.get("threads"), lora=model.info.extra.get("lora_gguf"),
-                       base=model.info.extra.get("source"), n_ctx=model.info.context_window)
+        extra = model.info.extra
+        figures.update(threads=extra.get("threads"), lora=extra.get("lora_gguf"), source=extra.get("source"),
+                       weights=extra.get("weights"), n_ctx=model.info.context_window)
     figures.update(ready or {})
     figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
     print(json.dumps(figures))
@@ -149,9 +152,9 @@ def run_probe(column: str, work_file: Path, data_dir: Path) -> dict:
 def raw_start(work: dict, with_adapter: bool) -> float:
     """Launch to ready for raw llama-cpp-python: interpreter, import, load; measured like the others."""
     started = time.time()
-    lora = work["lora"] if with_adapter else None
+    weights, lora = (work["weights"], work["lora"]) if with_adapter else (work["source"], None)
     code = ("import time, llama_cpp; llm = llama_cpp.Llama(%r, lora_path=%r, n_ctx=%d, n_threads=%d, verbose=False);"
-            " print(time.time()); llm.close()") % (work["base"], lora, work["n_ctx"], work["threads"])
+            " print(time.time()); llm.close()") % (weights, lora, work["n_ctx"], work["threads"])
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300).stdout
     return round(float(out.split()[-1]) - started, 3)
 
@@ -195,7 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         work_file.write_text(json.dumps(work))
         # First starts on empty data dirs: the served path exports the adapter, transformers dequantizes the GGUF.
         cold["served"].append(run_probe("served", work_file, home["served"]))
-        work.update({key: cold["served"][0][key] for key in ("rendered", "base", "lora", "threads", "n_ctx")})
+        work.update({key: cold["served"][0][key] for key in ("rendered", "source", "weights", "lora", "threads", "n_ctx")})
         work_file.write_text(json.dumps(work))
         if "transformers" in columns:
             cold["transformers"].append(run_probe("transformers", work_file, home["transformers"]))
@@ -234,8 +237,9 @@ def report(results: dict, columns: list[str], work: dict) -> str:
     ratio = served["decode_tok_s"] / raw["decode_tok_s"]
     checks = [(f"decode >= 0.9x raw llama.cpp: {ratio:.2f}x", ratio >= 0.9)] + [
         (f"{key} <= {limit}: {served[key]}", served[key] <= limit) for key, limit in TARGETS.items()]
-    lines += ["", f"served: {served.get('threads')} llama.cpp threads, grounded prompt {served['grounded_prompt_tokens']} "
-              f"tokens, {served['decode_tokens']} decoded tokens; {os.cpu_count()} CPUs"]
+    lines += ["", f"served: {Path(served['weights']).name} + {Path(served['lora'] or 'no adapter').name}, "
+              f"{served.get('threads')} llama.cpp thread(s), grounded prompt {served['grounded_prompt_tokens']} tokens, "
+              f"{served['decode_tokens']} decoded tokens; {os.cpu_count()} CPUs"]
     lines += [f"  [{'ok' if ok else 'MISSED'}] {text}" for text, ok in checks]
     return "\n".join(lines)
 

@@ -24,7 +24,7 @@ from tutor.config import EMBEDDED, Settings
 from tutor.errors import GenerationError, ModelLoadError
 from tutor.models import budget, lora_gguf, sources
 from tutor.models.chat_format import ChatTemplate, accepts_system_role, fold_system
-from tutor.models.llamacpp import probe
+from tutor.models.llamacpp import probe, weights
 from tutor.models.llamacpp.context import Context, sampler_chain
 from tutor.models.protocol import GenerationSettings, Message, ModelInfo, cut_at_stop, prompt_budget, safe_prefix_length
 from tutor.prompts import PROMPTS_DIR
@@ -88,10 +88,10 @@ class LlamaCppChatModel:
         template = meta.get("tokenizer.chat_template") or (PROMPTS_DIR / "plain_chat.md").read_text()
         self.template = ChatTemplate(template, **specials)
         self.folds_system = not accepts_system_role(self.template)
-        weights = meta.get("general.file_type")
-        weights = _FILE_TYPES.get(int(weights), f"file type {weights}") if weights is not None else "unknown"
+        kind = meta.get("general.file_type")
+        kind = _FILE_TYPES.get(int(kind), f"file type {kind}") if kind is not None else "unknown"
         self.info = ModelInfo(
-            name=name, adapter=adapter, device="cpu", dtype=weights, quantization=f"GGUF {weights}",
+            name=name, adapter=adapter, device="cpu", dtype=kind, quantization=f"GGUF {kind}",
             context_window=llm.n_ctx(), max_prompt_tokens=min(llm.n_ctx(), max_prompt_tokens), backend="llama.cpp",
             extra={**info_extra, "folds_system_role": self.folds_system, "threads": llm.n_threads},
             parameters=int(llama_cpp.llama_model_n_params(llm.model)),
@@ -107,8 +107,9 @@ class LlamaCppChatModel:
         threads = settings.threads or default_threads()
         metadata, _ = sources.read_header(path)
         trained = metadata.get(f"{metadata.get('general.architecture')}.context_length") or 4096
+        served, weights_cached = weights.serving_file(settings, path, metadata.get("general.file_type"), threads)
         try:
-            llm = llama_cpp.Llama(str(path), lora_path=str(lora) if lora else None,
+            llm = llama_cpp.Llama(str(served), lora_path=str(lora) if lora else None,
                                   n_ctx=context_size(settings, trained), n_batch=BATCH, n_ubatch=BATCH,
                                   n_threads=threads, n_threads_batch=threads, verbose=False)
         except (ValueError, RuntimeError) as exc:
@@ -120,7 +121,8 @@ class LlamaCppChatModel:
         name = sources.EMBEDDED_NAME if settings.model == EMBEDDED else path.name
         return cls(llm, name=name, adapter=adapter_dir.name if adapter_dir else None,
                    max_prompt_tokens=settings.max_prompt_tokens, info_extra={
-            "source": str(path), "lora_gguf": str(lora) if lora else None, "from_cache": cached,
+            "source": str(path), "weights": str(served), "lora_gguf": str(lora) if lora else None,
+            "from_cache": cached and weights_cached,
             "load_seconds": round(time.perf_counter() - started, 2)})
 
     def close(self) -> None:

@@ -106,7 +106,11 @@ class Context:
         if common < system:
             self.decode(prompt[common:system], logits="none")
             self._save(prompt[:system])
-        return self.decode(prompt[len(self.tokens):])
+        # The last token is always read on its own: llama.cpp computes a batch of one with other kernels than a
+        # long batch (for Q8_0 weights), and the logits must not depend on how much of the prompt was cached,
+        # or the same greedy call could answer differently the second time.
+        self.decode(prompt[len(self.tokens):-1], logits="none")
+        return self.decode(prompt[-1:])
 
     def _save(self, prefix: list[int]) -> None:
         size = llama_cpp.llama_state_seq_get_size(self.ctx, SEQ)
