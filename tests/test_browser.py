@@ -80,7 +80,7 @@ def test_playground_setting_changes_and_runs(page, chat_model):
     page.wait_for_function(
         "() => [...document.querySelectorAll('textarea')].some(t => t.disabled && t.value.trim().length > 0)",
         timeout=60_000)
-    page.wait_for_selector(f"text=of a {chat_model.info.context_window:,}-token context window", timeout=30_000)
+    page.wait_for_selector(f"text={chat_model.info.context_window:,}-token context window", timeout=30_000)
     assert temperature is not None
 
 
