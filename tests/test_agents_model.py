@@ -53,11 +53,11 @@ def test_the_default_model_runs_the_loop_and_every_step_is_traced(chat_model):
 
 
 @pytest.fixture(scope="module")
-def tiny_mistral(tmp_path_factory, chat_model):
+def tiny_mistral(tmp_path_factory, hf_chat_model):
     from transformers import AutoTokenizer, MistralConfig, MistralForCausalLM
 
     root = tmp_path_factory.mktemp("agent-mistral")
-    tokenizer = AutoTokenizer.from_pretrained(chat_model.info.extra["source"])
+    tokenizer = AutoTokenizer.from_pretrained(hf_chat_model.info.extra["source"])  # any offline tokenizer
     tokenizer.chat_template = MISTRAL_TEMPLATE
     torch.manual_seed(0)
     config = MistralConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,

@@ -141,6 +141,13 @@ def test_shipped_checks_stay_fast_on_hostile_text(name):
             assert time.perf_counter() - start < 2.0, f"{lesson.id}/{exercise.id} {check.type} is slow on {name}"
 
 
+def test_no_output_check_is_required():
+    """What the model wrote measures the model as much as the learner: on the embedded 135M model a sound prompt
+    can get prose where the lesson's solution got JSON. Output checks only rank; the learner's text decides."""
+    required = [i for i, (_, e) in zip(EXERCISE_IDS, EXERCISES) for c in e.checks if c.target == "output" and c.required]
+    assert not required
+
+
 def test_every_exercise_carries_labelled_samples_with_near_misses_and_a_held_out_third():
     samples = [(e, s) for _, e in EXERCISES for s in e.samples]
     assert all(len(e.samples) >= 8 for _, e in EXERCISES), [i for i, (_, e) in zip(EXERCISE_IDS, EXERCISES)

@@ -8,14 +8,16 @@ from tests.test_browser import app_url, browser, page, send_chat  # noqa: F401  
 
 pytestmark = [pytest.mark.model, pytest.mark.browser]
 
-# A reply that cannot end early: 256 tokens at ~10-16 tok/s holds the one model slot for 15-25 s on the CPU.
-LONG_RUN = ("", "Count from 1 to 500, separated by commas.", 256, 0, 50, 0.95, 1.0, 0, 0, "", -1)
+# A reply that cannot end early: 1,024 tokens (the Playground's cap) hold the one model slot for 9-20 s on the
+# CPU with llama.cpp (~50-110 tok/s), ~60 s with transformers; two of them keep a chat question queued long enough
+# to see its place, however fast the back-end.
+LONG_RUN = ("", "Count from 1 to 5000, separated by commas.", 1024, 0, 50, 0.95, 1.0, 0, 0, "", -1)
 
 
 def test_a_waiting_learner_sees_their_place_in_the_queue(page, app_url, tmp_path):  # noqa: F811
-    # Another learner's two Playground runs: one holds the model, the other waits; the chat question queues behind.
+    # Another learner's three Playground runs: one holds the model, two wait; the chat question queues behind.
     client = Client(app_url, verbose=False)
-    busy = [client.submit(*LONG_RUN, api_name="/playground") for _ in range(2)]
+    busy = [client.submit(*LONG_RUN, api_name="/playground") for _ in range(3)]
     try:
         send_chat(page, "What is a delimiter?")
         # Gradio's status tracker on the chat: "queue: <place>/<waiting> | <seconds>" until the answer starts.

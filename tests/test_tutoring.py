@@ -90,7 +90,10 @@ def test_a_pasted_attempt_is_offered_grading_and_graded_when_asked(make):
     offer = chat("Summarise the review between the <review> tags in one line.\n<review>\n{input}\n</review>")
     assert "/submit" in offer and "grade" in offer and chat.tutor.model.prompts == []
     graded = chat("is this right? Summarize this review: {input}")
-    assert "Not yet" in graded and "input_delimited" in graded and len(chat.tutor.model.prompts) == 1
+    assert "Not yet" in graded and "input_delimited" in graded
+    # the learner's prompt ran once (the lesson's own solution may also run once: per-model output calibration)
+    learner_runs = [p for p in chat.tutor.model.prompts if "<review>" not in p[-1]["content"]]
+    assert len(learner_runs) == 1 and learner_runs[0][-1]["content"].startswith("Summarize this review:")
 
 
 @pytest.mark.parametrize("message, opening", [("hi", "Hi!"), ("thanks!", "welcome"), ("whats the weather tmrw",

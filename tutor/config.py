@@ -162,8 +162,8 @@ class Settings:
     )
     agent_max_seconds: int = _opt(
         "TUTOR_AGENT_MAX_SECONDS",
-        "Longest model and tool time one Agent lab run may take (the lab's time slider stops here). Each step of "
-        "the 135M default takes ~4 s on 2 CPU cores, far more on a busy machine.",
+        "Longest model and tool time one Agent lab run may take (the lab's time slider stops here). A step of the "
+        "135M default takes ~2 s on llama.cpp and ~8 s on transformers (2 shared CPU cores).",
         300,
     )
 

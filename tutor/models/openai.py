@@ -40,9 +40,8 @@ from tutor.models.protocol import (
     GenerationSettings,
     Message,
     ModelInfo,
-    cut_at_stop,
     prompt_budget,
-    safe_prefix_length,
+    until_stop,
 )
 
 log = logging.getLogger(__name__)
@@ -228,19 +227,10 @@ class OpenAIChatModel:
         return body
 
     def stream(self, messages: list[Message], settings: GenerationSettings) -> Iterator[str]:
-        text, shown = "", 0
         with self._completion(messages, settings) as response:
-            for delta in self._deltas(response):
-                text += delta
-                head, stopped = cut_at_stop(text, settings.stop)
-                limit = len(head) if stopped else safe_prefix_length(text, settings.stop)
-                if limit > shown:
-                    yield text[shown:limit]
-                    shown = limit
-                if stopped:
-                    return  # leaving the block closes the connection, which ends the server's generation
-        if len(text) > shown:
-            yield text[shown:]
+            # ending early (a stop sequence) leaves the block, which closes the connection and ends the server's
+            # generation
+            yield from until_stop(self._deltas(response), settings.stop)
 
     @contextmanager
     def _completion(self, messages: list[Message], settings: GenerationSettings):

@@ -173,6 +173,23 @@ def safe_prefix_length(text: str, stops: tuple[str, ...]) -> int:
                 break
     return len(text) - hold
 
+def until_stop(chunks: Iterator[str], stops: tuple[str, ...]) -> Iterator[str]:
+    """Re-chunk streamed text so that no stop sequence, nor the start of one, is ever shown; end at the first.
+    Every back-end streams through this, so stop sequences behave the same whatever serves the model."""
+    shown, text = 0, ""
+    for chunk in chunks:
+        text += chunk
+        head, stopped = cut_at_stop(text, stops)
+        limit = len(head) if stopped else safe_prefix_length(text, stops)
+        if limit > shown:
+            yield text[shown:limit]
+            shown = limit
+        if stopped:
+            return
+    if len(text) > shown:
+        yield text[shown:]
+
+
 
 INSPECTOR_METHODS = ("next_token", "sample_next", "decode_token", "tokenize", "compare_tokenize", "sequence_logprob")
 

@@ -21,10 +21,8 @@ from tutor.models.hf.processors import (
     FrequencyPenaltyLogitsProcessor,
     PresencePenaltyLogitsProcessor,
     StopOnSequences,
-    cut_at_stop,
-    safe_prefix_length,
 )
-from tutor.models.protocol import GenerationSettings, Message, ModelInfo, prompt_budget
+from tutor.models.protocol import GenerationSettings, Message, ModelInfo, prompt_budget, until_stop
 from tutor.prompts import PROMPTS_DIR
 
 log = logging.getLogger(__name__)
@@ -167,20 +165,8 @@ class HFChatModel:
         _IN_FLIGHT.add(cancel)
         worker = threading.Thread(target=run, daemon=False, name="generate")
         worker.start()
-        shown = 0
-        text = ""
         try:
-            for chunk in streamer:
-                text += chunk
-                head, stopped = cut_at_stop(text, settings.stop)
-                limit = len(head) if stopped else safe_prefix_length(text, settings.stop)
-                if limit > shown:
-                    yield text[shown:limit]
-                    shown = limit
-                if stopped:
-                    return
-            if len(text) > shown:
-                yield text[shown:]
+            yield from until_stop(streamer, settings.stop)
             if failure:
                 raise GenerationError(f"The model failed while writing: {failure[0]}") from failure[0]
         finally:

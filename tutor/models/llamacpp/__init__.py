@@ -26,7 +26,7 @@ from tutor.models import budget, lora_gguf, sources
 from tutor.models.chat_format import ChatTemplate, accepts_system_role, fold_system
 from tutor.models.llamacpp import probe, weights
 from tutor.models.llamacpp.context import Context, sampler_chain
-from tutor.models.protocol import GenerationSettings, Message, ModelInfo, cut_at_stop, prompt_budget, safe_prefix_length
+from tutor.models.protocol import GenerationSettings, Message, ModelInfo, prompt_budget, until_stop
 from tutor.prompts import PROMPTS_DIR
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,7 @@ class LlamaCppChatModel:
         _IN_FLIGHT.add(cancel)
         worker.start()
         try:
-            yield from _until_stop(_drain(out), settings.stop)
+            yield from until_stop(_drain(out), settings.stop)
         finally:
             cancel.set()  # also stops the worker when the caller stops reading early
             worker.join(timeout=60)
@@ -246,22 +246,6 @@ class LlamaCppChatModel:
 
     def sequence_logprob(self, prompt: str, response: str, chat: bool = True) -> dict:
         return probe.sequence_logprob(self, prompt, response, chat=chat)
-
-
-def _until_stop(chunks: Iterator[str], stops: tuple[str, ...]) -> Iterator[str]:
-    """Re-chunk streamed text so that no stop sequence, nor the start of one, is ever shown; end at the first."""
-    shown, text = 0, ""
-    for chunk in chunks:
-        text += chunk
-        head, stopped = cut_at_stop(text, stops)
-        limit = len(head) if stopped else safe_prefix_length(text, stops)
-        if limit > shown:
-            yield text[shown:limit]
-            shown = limit
-        if stopped:
-            return
-    if len(text) > shown:
-        yield text[shown:]
 
 
 def _drain(out: queue.SimpleQueue) -> Iterator[str]:
