@@ -133,7 +133,8 @@ def probe(args) -> int:
         ready = _ready(started)
         figures = probe_model(model, work)
         extra = model.info.extra
-        figures.update(threads=extra.get("threads"), lora=extra.get("lora_gguf"), source=extra.get("source"),
+        figures.update(threads=extra.get("threads"), prompt_threads=extra.get("prompt_threads"),
+                       lora=extra.get("lora_gguf"), source=extra.get("source"),
                        weights=extra.get("weights"), n_ctx=model.info.context_window)
     figures.update(ready or {})
     figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
@@ -244,7 +245,8 @@ def report(results: dict, columns: list[str], work: dict) -> str:
     checks = [(f"decode >= 0.9x raw llama.cpp: {ratio:.2f}x", ratio >= 0.9)] + [
         (f"{key} <= {limit}: {served[key]}", served[key] <= limit) for key, limit in TARGETS.items()]
     lines += ["", f"served: {Path(served['weights']).name} + {Path(served['lora'] or 'no adapter').name}, "
-              f"{served.get('threads')} llama.cpp thread(s), grounded prompt {served['grounded_prompt_tokens']} tokens, "
+              f"{served.get('threads')} llama.cpp thread(s) generating (prompts: {served.get('prompt_threads')}; raw: "
+              f"{served.get('threads')}), grounded prompt {served['grounded_prompt_tokens']} tokens, "
               f"{served['decode_tokens']} decoded tokens; {os.cpu_count()} CPUs"]
     lines += [f"  [{'ok' if ok else 'MISSED'}] {text}" for text, ok in checks]
     return "\n".join(lines)

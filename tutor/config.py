@@ -60,8 +60,8 @@ class Settings:
     )
     threads: int = _opt(
         "TUTOR_THREADS",
-        "CPU threads for the model. 0: torch's default for transformers; for llama.cpp, all usable cores but one, "
-        "at most 4.",
+        "CPU threads for the model. 0: torch's default for transformers; for llama.cpp, the usable cores but one "
+        "(at most 4) to generate, and every core (at most 8) to read a prompt while the load average leaves them free.",
         0,
     )
     data_dir: Path = _opt(

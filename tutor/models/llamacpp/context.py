@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 from collections import OrderedDict
+from typing import Callable
 
 import llama_cpp
 import numpy as np
@@ -39,8 +40,10 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 
 
 class Context:
-    def __init__(self, llm: llama_cpp.Llama):
+    def __init__(self, llm: llama_cpp.Llama, prompt_threads: Callable[[], int] | None = None):
+        """``prompt_threads``: how many threads to read the next prompt with (None: llama.cpp's setting)."""
         self.llm, self.ctx = llm, llm.ctx
+        self.prompt_threads, self.batch_threads = prompt_threads, llm.n_threads_batch
         self.n_vocab = llm.n_vocab()
         self.batch_size = llm.n_batch
         self.batch = llama_cpp.llama_batch_init(self.batch_size, 0, 1)
@@ -102,6 +105,10 @@ class Context:
         a prompt template, say), and the longest saved prefix is restored when the cache holds less of it."""
         if not prompt:
             raise ValueError("Nothing to read: the prompt has no tokens.")
+        if self.prompt_threads is not None and (wanted := self.prompt_threads()) != self.batch_threads:
+            # llama.cpp reads batches of more than one token with n_threads_batch, single tokens with n_threads
+            llama_cpp.llama_set_n_threads(self.ctx, self.llm.n_threads, wanted)
+            self.batch_threads = wanted
         system = system if 0 < system < len(prompt) else 0
         # Read at least the last token again: its logits are what the caller needs.
         common = min(common_prefix(self.tokens, prompt), len(prompt) - 1)
