@@ -37,7 +37,7 @@ def test_info_json_tells_what_is_loaded(backend):
     assert "SmolLM2-135M" in info["name"] and info["device"] == "cpu" and info["adapter"] == "smollm2-tutor"
     assert info["extra"]["from_cache"] is True
     if info["backend"] == "llama.cpp":  # the GGUF's 4-bit weights, the adapter applied by llama.cpp
-        assert backend == "auto" and info["dtype"] == "Q4_1" and info["extra"]["lora_gguf"].endswith(".gguf")
+        assert backend == "auto" and info["dtype"] == "Q8_0" and info["extra"]["lora_gguf"].endswith(".gguf")  # TUTOR_GGUF_WEIGHTS
         assert info["context_window"] == 3072  # TUTOR_MAX_PROMPT_TOKENS plus the longest reply
     else:
         assert info["backend"] == "transformers" and info["dtype"] == "float32" and info["quantization"] is None

@@ -94,16 +94,17 @@ QUESTIONS = ["What is a delimiter in a prompt?", "How does temperature change wh
 
 
 def test_adapter_on_llama_cpp_matches_transformers(served_model, hf_served, llamacpp_chat_model, hf_chat_model):
-    """The tolerance, and why. Both back-ends run the very same Q4_1 weights (transformers dequantizes them to
-    float32); llama.cpp multiplies them with activations rounded to 8 bits, so even without an adapter the two
-    give each token of a reply log-probabilities about 0.05 nats apart (measured 0.049-0.064 per reply), and
-    greedy decoding can take the other branch where the top two tokens are that close. So the adapter is
-    exported correctly when, on llama.cpp's own greedy replies:
+    """The tolerance, and why. Both back-ends start from the same Q4_1 weights (transformers dequantizes them to
+    float32; llama.cpp serves them re-quantized to Q8_0) and llama.cpp multiplies with activations rounded to 8
+    bits, so even without an adapter the two give each token of a reply log-probabilities about 0.05-0.07 nats
+    apart (the floor, measured per reply), and greedy decoding can take the other branch where the top two tokens
+    are that close. So the adapter is exported correctly when, on llama.cpp's own greedy replies:
     - per-token log-probabilities on llama.cpp and on transformers differ no more than without the adapter
-      (measured 0.034-0.048), and far less than the adapter changes them (0.44-0.62): a wrong scale, a missing
-      module or unpermuted q/k rows would be as far off as the adapter's whole effect;
-    - every token llama.cpp picks is transformers' own top choice or a near tie (measured: 84-97% the same
-      token, gaps at most 0.15 nats; the test allows 0.5)."""
+      (measured 0.053-0.057 against a floor of 0.049-0.072), and far less than the adapter changes them
+      (0.34-0.67): a wrong scale, a missing module or unpermuted q/k rows would be off by the adapter's effect;
+    - every token llama.cpp picks is transformers' own top choice or a near tie. Measured: 88-97% the same
+      token; the other picks trailed transformers' top token by at most 0.39 nats. Single positions differ by up
+      to 0.6 nats between the back-ends, so a tie can flip across a gap of about twice that: the test allows 1.0."""
     assert served_model.info.backend == "llama.cpp" and served_model.info.adapter == "smollm2-tutor"
     errors, floors, effects, gaps = [], [], [], []
     for question in QUESTIONS:
@@ -122,7 +123,7 @@ def test_adapter_on_llama_cpp_matches_transformers(served_model, hf_served, llam
     error, floor, effect = map(np.mean, (errors, floors, effects))
     assert error < 0.15 and error <= 1.5 * floor + 0.02, (error, floor)
     assert effect > 5 * error, (effect, error)
-    assert max(gaps) < 0.5 and np.mean(np.array(gaps) == 0) >= 0.75, gaps
+    assert max(gaps) < 1.0 and np.mean(np.array(gaps) == 0) >= 0.75, gaps
 
 
 def test_system_prompt_is_read_once_and_restored_after_other_calls(llamacpp_chat_model):

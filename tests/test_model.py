@@ -83,9 +83,9 @@ def test_info_tells_what_is_loaded(each_model):
     assert "SmolLM2-135M" in info.name and info.device == "cpu" and info.max_prompt_tokens == 2048
     assert 100_000_000 < info.parameters < 200_000_000  # SmolLM2-135M: TUTOR_ANSWER_MODE=auto answers extractively
     assert answer_mode("auto", info) == "extractive"
-    if info.backend == "llama.cpp":  # the GGUF itself, 4-bit weights; a window sized for the longest message
+    if info.backend == "llama.cpp":  # the GGUF re-quantized to 8 bits (TUTOR_GGUF_WEIGHTS=auto); a window for the budget
         # 2,048 prompt tokens (TUTOR_MAX_PROMPT_TOKENS) + 1,024 for the reply: the KV cache llama.cpp allocates
-        assert info.extra["source"].endswith(".gguf") and info.dtype == "Q4_1" and info.context_window == 3072
+        assert info.extra["source"].endswith(".gguf") and info.dtype == "Q8_0" and info.context_window == 3072
     else:
         # the model's trained window; the dequantized float32 copy cached under the data dir, keyed by the GGUF
         assert info.context_window == 8192

@@ -2,16 +2,18 @@
 
 Columns, each measured in fresh processes so start times and peak memory are real:
 - served: the llama.cpp back-end as the app loads it (tutor.models.load_model: the shipped adapter applied);
-- raw llama.cpp: llama-cpp-python's own API (``Llama.create_completion``) on the same base GGUF and exported
-  adapter, same threads and context size: what the served path's overhead is measured against;
-- raw, no adapter: the same without the adapter (what the LoRA costs llama.cpp per token);
+- raw llama.cpp: llama-cpp-python's own API (``Llama.create_completion``) on the same files (the weights as
+  served, see tutor.models.llamacpp.weights, and the exported adapter), same threads and context size: what the
+  served path's overhead is measured against;
+- raw, shipped GGUF: the embedded Q4_1 file as it ships, no adapter: plain llama.cpp on the model as downloaded;
 - transformers fp32: the float32 transformers back-end, for reference.
 
 Rows: cold start (launch to ready with an empty data dir: the served path exports the adapter, transformers
 dequantizes the GGUF), warm start (caches present), decode speed (greedy, 128 tokens, repetition penalty off),
 time to the first token of a grounded answer (prompts/tutor_system.md + prompts/answer_from_readings.md with
-passages from the course readings, about 800 tokens; "first" with nothing cached, "follow-up" after a
-self-check call, as in the app, with another question's passages), and peak resident memory.
+passages from the course readings, about 800 tokens), for three questions on different passages with a
+self-check call after each, as the app runs them (the 1st with nothing cached; by the 3rd, what the prompts
+share has been read once), and peak resident memory.
 Timings are the best of ``--runs`` runs (columns take turns, so a change in the load hits them alike); memory is
 the largest. The machine's load average is printed: other
 processes on a shared CPU slow everything down, llama.cpp's spinning threads most of all.
@@ -32,10 +34,13 @@ from tutor.config import Settings
 
 DECODE_TOKENS = 128
 GROUNDED_CHARS = 2200  # passage text; with the instructions and the system prompt about 800 tokens (printed)
-TARGETS = {"cold_start_s": 5.0, "warm_start_s": 2.0, "peak_rss_mb": 400, "ttft_followup_s": 1.5}
-PROMPTS = ("decode", "first", "check", "followup")
+TARGETS = {"cold_start_s": 5.0, "warm_start_s": 2.0, "peak_rss_mb": 400, "ttft_first_s": 1.5, "ttft_followup_s": 1.5}
+PROMPTS = ("decode", "first", "check", "second", "followup")
+# The app's order: an answer, its self-check, the next answer... "followup" is the third question, when what the
+# grounded prompts share (the system prompt, the template's fixed instructions) has been read once.
+ASKED = ("first", "check", "second", "check", "followup")
 COLUMNS = ("served", "raw", "raw_base", "transformers")
-TITLES = {"served": "served", "raw": "raw llama.cpp", "raw_base": "raw, no adapter", "transformers": "transformers fp32"}
+TITLES = {"served": "served", "raw": "raw llama.cpp", "raw_base": "raw, shipped GGUF", "transformers": "transformers fp32"}
 
 
 def workload(settings: Settings) -> dict:
@@ -59,7 +64,8 @@ def workload(settings: Settings) -> dict:
         "decode": [{"role": "user", "content": "Write a long story about a tutor who teaches prompt engineering."}],
         "first": grounded(readings[0:3], "What does the temperature setting change?"),
         "check": [{"role": "user", "content": check}],
-        "followup": grounded(readings[3:6], "How should I evaluate a fine-tuned model?"),
+        "second": grounded(readings[3:6], "How should I evaluate a fine-tuned model?"),
+        "followup": grounded(readings[6:9], "Why do models hallucinate, and what helps?"),
     }
 
 
@@ -74,7 +80,7 @@ def probe_model(model, work: dict) -> dict:
     greedy = GenerationSettings(max_new_tokens=DECODE_TOKENS, temperature=0, repetition_penalty=1.0)
     first_chunk = greedy.with_(max_new_tokens=1)
     figures = {}
-    for name in ("first", "check", "followup"):
+    for name in ASKED:
         t = time.perf_counter()
         next(iter(model.stream(work[name], first_chunk)), None)
         figures[f"ttft_{name}_s"] = round(time.perf_counter() - t, 3)
@@ -90,13 +96,13 @@ def probe_model(model, work: dict) -> dict:
     return figures
 
 
-def probe_raw(work: dict, lora: str | None) -> dict:
+def probe_raw(work: dict, weights: str, lora: str | None) -> dict:
     import llama_cpp
 
-    llm = llama_cpp.Llama(work["base"], lora_path=lora, n_ctx=work["n_ctx"], n_threads=work["threads"],
+    llm = llama_cpp.Llama(weights, lora_path=lora, n_ctx=work["n_ctx"], n_threads=work["threads"],
                           n_threads_batch=work["threads"], verbose=False)
     figures = {}
-    for name in ("first", "check", "followup"):
+    for name in ASKED:
         t = time.perf_counter()
         next(iter(llm.create_completion(work["rendered"][name], max_tokens=1, temperature=0.0, stream=True)), None)
         figures[f"ttft_{name}_s"] = round(time.perf_counter() - t, 3)
@@ -117,7 +123,8 @@ def probe(args) -> int:
     work = json.loads(Path(args.work).read_text())
     if args.probe in ("raw", "raw_base"):
         ready = None
-        figures = probe_raw(work, work["lora"] if args.probe == "raw" else None)
+        as_served = args.probe == "raw"
+        figures = probe_raw(work, work["weights"] if as_served else work["source"], work["lora"] if as_served else None)
     else:
         from tutor.models import load_model
 
@@ -125,8 +132,10 @@ def probe(args) -> int:
         model = load_model(Settings.from_env(data_dir=Path(args.data_dir), backend=backend))
         ready = _ready(started)
         figures = probe_model(model, work)
-        figures.update(threads=model.info.extra.get("threads"), lora=model.info.extra.get("lora_gguf"),
-                       base=model.info.extra.get("source"), n_ctx=model.info.context_window)
+        extra = model.info.extra
+        figures.update(threads=extra.get("threads"), prompt_threads=extra.get("prompt_threads"),
+                       lora=extra.get("lora_gguf"), source=extra.get("source"),
+                       weights=extra.get("weights"), n_ctx=model.info.context_window)
     figures.update(ready or {})
     figures["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
     print(json.dumps(figures))
@@ -149,9 +158,9 @@ def run_probe(column: str, work_file: Path, data_dir: Path) -> dict:
 def raw_start(work: dict, with_adapter: bool) -> float:
     """Launch to ready for raw llama-cpp-python: interpreter, import, load; measured like the others."""
     started = time.time()
-    lora = work["lora"] if with_adapter else None
+    weights, lora = (work["weights"], work["lora"]) if with_adapter else (work["source"], None)
     code = ("import time, llama_cpp; llm = llama_cpp.Llama(%r, lora_path=%r, n_ctx=%d, n_threads=%d, verbose=False);"
-            " print(time.time()); llm.close()") % (work["base"], lora, work["n_ctx"], work["threads"])
+            " print(time.time()); llm.close()") % (weights, lora, work["n_ctx"], work["threads"])
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300).stdout
     return round(float(out.split()[-1]) - started, 3)
 
@@ -195,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         work_file.write_text(json.dumps(work))
         # First starts on empty data dirs: the served path exports the adapter, transformers dequantizes the GGUF.
         cold["served"].append(run_probe("served", work_file, home["served"]))
-        work.update({key: cold["served"][0][key] for key in ("rendered", "base", "lora", "threads", "n_ctx")})
+        work.update({key: cold["served"][0][key] for key in ("rendered", "source", "weights", "lora", "threads", "n_ctx")})
         work_file.write_text(json.dumps(work))
         if "transformers" in columns:
             cold["transformers"].append(run_probe("transformers", work_file, home["transformers"]))
@@ -223,7 +232,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def report(results: dict, columns: list[str], work: dict) -> str:
     rows = [("cold start (s)", "cold_start_s"), ("warm start (s)", "warm_start_s"), ("decode (tok/s)", "decode_tok_s"),
-            ("TTFT grounded, first (s)", "ttft_first_s"), ("TTFT grounded, follow-up (s)", "ttft_followup_s"),
+            ("TTFT grounded, 1st question (s)", "ttft_first_s"), ("TTFT grounded, 2nd (s)", "ttft_second_s"),
+            ("TTFT grounded, 3rd (s)", "ttft_followup_s"),
             ("peak RSS (MB)", "peak_rss_mb"), ("load average (1 min)", "load_avg")]
     width = 20
     lines = [f"{'':30}" + "".join(f"{TITLES[c]:>{width}}" for c in columns)]
@@ -234,8 +244,10 @@ def report(results: dict, columns: list[str], work: dict) -> str:
     ratio = served["decode_tok_s"] / raw["decode_tok_s"]
     checks = [(f"decode >= 0.9x raw llama.cpp: {ratio:.2f}x", ratio >= 0.9)] + [
         (f"{key} <= {limit}: {served[key]}", served[key] <= limit) for key, limit in TARGETS.items()]
-    lines += ["", f"served: {served.get('threads')} llama.cpp threads, grounded prompt {served['grounded_prompt_tokens']} "
-              f"tokens, {served['decode_tokens']} decoded tokens; {os.cpu_count()} CPUs"]
+    lines += ["", f"served: {Path(served['weights']).name} + {Path(served['lora'] or 'no adapter').name}, "
+              f"{served.get('threads')} llama.cpp thread(s) generating (prompts: {served.get('prompt_threads')}; raw: "
+              f"{served.get('threads')}), grounded prompt {served['grounded_prompt_tokens']} tokens, "
+              f"{served['decode_tokens']} decoded tokens; {os.cpu_count()} CPUs"]
     lines += [f"  [{'ok' if ok else 'MISSED'}] {text}" for text, ok in checks]
     return "\n".join(lines)
 

@@ -1,10 +1,12 @@
 """A PEFT LoRA adapter as a GGUF LoRA adapter, which llama.cpp applies at load time over a quantized base.
 
 Why an adapter file rather than merging into the base and writing a new GGUF: the adapter was trained on the
-base's Q4_1 weights dequantized to float32 (tutor.models.hf.loading). llama.cpp runs those very Q4_1 weights and
-adds ``scale * B @ (A @ x)`` in float, so served and trained models differ only in arithmetic rounding. A merged
-GGUF would have to be quantized again (back to Q4_1, to keep the speed), which moves every weight by up to half
-a quantization step and smears the LoRA update into that rounding.
+base's Q4_1 weights dequantized to float32 (tutor.models.hf.loading). llama.cpp runs those weights (as shipped,
+or re-rounded to the finer Q8_0 grid, tutor.models.llamacpp.weights) and adds ``scale * B @ (A @ x)`` in float,
+so served and trained models differ only in arithmetic rounding. A merged GGUF written as Q4_1 again rounds the
+small LoRA updates back onto the same 4-bit grid: measured against transformers with the adapter, its
+next-token log-probabilities were 0.90 nats off on average (the adapter's whole effect: 0.95), the adapter
+file's 0.09.
 
 Only numpy, safetensors and gguf are needed (no torch), so the first start exports in about a second.
 The result is cached under the data dir, keyed on the adapter's bytes and the base file, and rebuilt when either

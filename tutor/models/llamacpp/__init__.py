@@ -24,7 +24,7 @@ from tutor.config import EMBEDDED, Settings
 from tutor.errors import GenerationError, ModelLoadError
 from tutor.models import budget, lora_gguf, sources
 from tutor.models.chat_format import ChatTemplate, accepts_system_role, fold_system
-from tutor.models.llamacpp import probe
+from tutor.models.llamacpp import probe, weights
 from tutor.models.llamacpp.context import Context, sampler_chain
 from tutor.models.protocol import GenerationSettings, Message, ModelInfo, prompt_budget, until_stop
 from tutor.prompts import PROMPTS_DIR
@@ -48,10 +48,28 @@ def context_size(settings: Settings, trained: int) -> int:
 # prompt takes two calls.
 BATCH = 512
 # One more thread than there are free cores makes llama.cpp crawl: its threads spin at a barrier after every
-# operation, so one descheduled thread stalls the others. Measured on the 2-core machine under load from other
-# processes: 2 threads fell to 1-2 tok/s while 1 thread kept 57-85. Leave a core for the web server, and stop at
-# 4, past which a 135M model has too little work per operation to share.
-MAX_DEFAULT_THREADS = 4
+# operation, so one descheduled thread stalls the others. Measured on the 2-core machine with other jobs running:
+# decoding with 2 threads fell to 1-2 tok/s while 1 thread kept 57-85, and reading a prompt with 2 threads ran at
+# 16-77 tok/s against 104-276 with 1. On the same machine when quiet, 2 threads read prompts 1.5x faster
+# (610-690 against 405-415 tok/s) but still decoded slower (111-115 against 121-123 tok/s: a token's operations
+# are too small to share). So generation uses the usable cores but one, at most 4, and a prompt is read with
+# every usable core (at most 8) when the 1-minute load average says they are free, with the decode count when not.
+MAX_DEFAULT_THREADS, MAX_PROMPT_THREADS = 4, 8
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def default_threads() -> int:
+    return max(1, min(MAX_DEFAULT_THREADS, usable_cores() - 1))
+
+
+def prompt_threads(decode: int) -> int:
+    """Threads for the next prompt: all usable cores if the load average leaves them free (0.5 of slack)."""
+    cores = min(usable_cores(), MAX_PROMPT_THREADS)
+    return cores if os.getloadavg()[0] < usable_cores() - 0.5 else decode
+
 
 _OPEN: "weakref.WeakSet[LlamaCppChatModel]" = weakref.WeakSet()
 # Generations in flight, cancelled before the interpreter joins its threads at exit: a thread still inside
@@ -68,16 +86,11 @@ def _close_all() -> None:
         model.close()
 
 
-def default_threads() -> int:
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(MAX_DEFAULT_THREADS, usable - 1))
-
-
 class LlamaCppChatModel:
     def __init__(self, llm: llama_cpp.Llama, *, name: str, adapter: str | None, max_prompt_tokens: int,
-                 info_extra: dict):
+                 info_extra: dict, adaptive_threads: bool = False):
         self.llm = llm
-        self.context = Context(llm)
+        self.context = Context(llm, (lambda: prompt_threads(llm.n_threads)) if adaptive_threads else None)
         self.lock = threading.Lock()  # one user of the KV cache at a time: generation or an instrument
         self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
         self._pieces: dict[tuple[int, bool], bytes] = {}
@@ -88,12 +101,13 @@ class LlamaCppChatModel:
         template = meta.get("tokenizer.chat_template") or (PROMPTS_DIR / "plain_chat.md").read_text()
         self.template = ChatTemplate(template, **specials)
         self.folds_system = not accepts_system_role(self.template)
-        weights = meta.get("general.file_type")
-        weights = _FILE_TYPES.get(int(weights), f"file type {weights}") if weights is not None else "unknown"
+        kind = meta.get("general.file_type")
+        kind = _FILE_TYPES.get(int(kind), f"file type {kind}") if kind is not None else "unknown"
         self.info = ModelInfo(
-            name=name, adapter=adapter, device="cpu", dtype=weights, quantization=f"GGUF {weights}",
+            name=name, adapter=adapter, device="cpu", dtype=kind, quantization=f"GGUF {kind}",
             context_window=llm.n_ctx(), max_prompt_tokens=min(llm.n_ctx(), max_prompt_tokens), backend="llama.cpp",
-            extra={**info_extra, "folds_system_role": self.folds_system, "threads": llm.n_threads},
+            extra={**info_extra, "folds_system_role": self.folds_system, "threads": llm.n_threads,
+                   "prompt_threads": "by load average" if adaptive_threads else llm.n_threads},
             parameters=int(llama_cpp.llama_model_n_params(llm.model)),
         )
         _OPEN.add(self)
@@ -107,8 +121,9 @@ class LlamaCppChatModel:
         threads = settings.threads or default_threads()
         metadata, _ = sources.read_header(path)
         trained = metadata.get(f"{metadata.get('general.architecture')}.context_length") or 4096
+        served, weights_cached = weights.serving_file(settings, path, metadata.get("general.file_type"), threads)
         try:
-            llm = llama_cpp.Llama(str(path), lora_path=str(lora) if lora else None,
+            llm = llama_cpp.Llama(str(served), lora_path=str(lora) if lora else None,
                                   n_ctx=context_size(settings, trained), n_batch=BATCH, n_ubatch=BATCH,
                                   n_threads=threads, n_threads_batch=threads, verbose=False)
         except (ValueError, RuntimeError) as exc:
@@ -119,8 +134,9 @@ class LlamaCppChatModel:
             ) from exc
         name = sources.EMBEDDED_NAME if settings.model == EMBEDDED else path.name
         return cls(llm, name=name, adapter=adapter_dir.name if adapter_dir else None,
-                   max_prompt_tokens=settings.max_prompt_tokens, info_extra={
-            "source": str(path), "lora_gguf": str(lora) if lora else None, "from_cache": cached,
+                   max_prompt_tokens=settings.max_prompt_tokens, adaptive_threads=not settings.threads, info_extra={
+            "source": str(path), "weights": str(served), "lora_gguf": str(lora) if lora else None,
+            "from_cache": cached and weights_cached,
             "load_seconds": round(time.perf_counter() - started, 2)})
 
     def close(self) -> None:

@@ -5,13 +5,16 @@ Prefix caching works at two levels:
 - the KV cache keeps the last prompt and reply; the next prompt re-uses its longest common prefix, so the next
   turn of a conversation only reads the new messages;
 - the KV state right after a system message is saved (a few MB: 23 KB per token for SmolLM2-135M, see
-  ``SAVED_BYTES``) and restored when another call with the same system message comes after an unrelated one (a
-  grading call between two tutor turns, another learner), so the system prompt is read once per process.
+  ``SAVED_BYTES``), and again after the part the prompt shares with the last prompt that had the same system
+  message (the fixed instructions of the grounded-answer template), and restored when another call with that
+  system message comes after an unrelated one (a self-check between two answers, another learner), so those
+  tokens are read once per process.
 """
 from __future__ import annotations
 
 import ctypes
 from collections import OrderedDict
+from typing import Callable
 
 import llama_cpp
 import numpy as np
@@ -27,6 +30,7 @@ ALL_LOGITS_ROWS = 64
 # = 23 KB per token, so a 180-token tutor system prompt is 4 MB and 32 MB holds about eight of them.
 SAVED_BYTES = 32 * 1024 * 1024
 SEQ = 0  # everything runs in sequence 0: one conversation at a time
+LAST_PROMPTS = 16  # system messages whose last prompt is remembered, to find what the next one shares with it
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:
@@ -36,14 +40,17 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 
 
 class Context:
-    def __init__(self, llm: llama_cpp.Llama):
+    def __init__(self, llm: llama_cpp.Llama, prompt_threads: Callable[[], int] | None = None):
+        """``prompt_threads``: how many threads to read the next prompt with (None: llama.cpp's setting)."""
         self.llm, self.ctx = llm, llm.ctx
+        self.prompt_threads, self.batch_threads = prompt_threads, llm.n_threads_batch
         self.n_vocab = llm.n_vocab()
         self.batch_size = llm.n_batch
         self.batch = llama_cpp.llama_batch_init(self.batch_size, 0, 1)
         self.memory = llama_cpp.llama_get_memory(self.ctx)
         self.tokens: list[int] = []  # what the KV cache holds for SEQ, in order
         self.saved: OrderedDict[tuple[int, ...], ctypes.Array] = OrderedDict()
+        self.last_prompt: OrderedDict[tuple[int, ...], list[int]] = OrderedDict()  # per system message
         self.hits = {"reused_tokens": 0, "restored_prefixes": 0, "saved_prefixes": 0}
 
     def close(self) -> None:
@@ -93,20 +100,42 @@ class Context:
     def prefill(self, prompt: list[int], system: int = 0) -> np.ndarray:
         """Make the cache hold ``prompt``; return the logits after its last token (a view, see ``decode``).
 
-        ``system``: how many leading tokens are a system message worth saving and restoring."""
+        ``system``: how many leading tokens are a system message. The KV state is saved at its end and at the end
+        of what this prompt shares with the last one that had the same system message (the fixed instructions of
+        a prompt template, say), and the longest saved prefix is restored when the cache holds less of it."""
         if not prompt:
             raise ValueError("Nothing to read: the prompt has no tokens.")
+        if self.prompt_threads is not None and (wanted := self.prompt_threads()) != self.batch_threads:
+            # llama.cpp reads batches of more than one token with n_threads_batch, single tokens with n_threads
+            llama_cpp.llama_set_n_threads(self.ctx, self.llm.n_threads, wanted)
+            self.batch_threads = wanted
         system = system if 0 < system < len(prompt) else 0
         # Read at least the last token again: its logits are what the caller needs.
         common = min(common_prefix(self.tokens, prompt), len(prompt) - 1)
-        if common < system and self._restore(prompt[:system]):
-            common = system
+        marks = [system] if system else []
+        if system:
+            key = tuple(prompt[:system])
+            last = self.last_prompt.pop(key, None)
+            self.last_prompt[key] = prompt
+            while len(self.last_prompt) > LAST_PROMPTS:
+                self.last_prompt.popitem(last=False)
+            shared = min(common_prefix(last, prompt), len(prompt) - 1) if last else 0
+            marks += [shared] if shared > system else []
+        saved = max((k for k in self.saved if common < len(k) < len(prompt) and tuple(prompt[:len(k)]) == k),
+                    key=len, default=None)
+        if saved is not None and self._restore(saved):
+            common = len(saved)
         self.truncate(common)
         self.hits["reused_tokens"] += common
-        if common < system:
-            self.decode(prompt[common:system], logits="none")
-            self._save(prompt[:system])
-        return self.decode(prompt[len(self.tokens):])
+        for mark in marks:
+            if mark > len(self.tokens):
+                self.decode(prompt[len(self.tokens):mark], logits="none")
+                self._save(prompt[:mark])
+        # The last token is always read on its own: llama.cpp computes a batch of one with other kernels than a
+        # long batch (for Q8_0 weights), and the logits must not depend on how much of the prompt was cached,
+        # or the same greedy call could answer differently the second time.
+        self.decode(prompt[len(self.tokens):-1], logits="none")
+        return self.decode(prompt[-1:])
 
     def _save(self, prefix: list[int]) -> None:
         size = llama_cpp.llama_state_seq_get_size(self.ctx, SEQ)
@@ -118,11 +147,9 @@ class Context:
         while sum(map(len, self.saved.values())) > SAVED_BYTES and len(self.saved) > 1:
             self.saved.popitem(last=False)
 
-    def _restore(self, prefix: list[int]) -> bool:
-        state = self.saved.get(tuple(prefix))
-        if state is None:
-            return False
-        self.saved.move_to_end(tuple(prefix))
+    def _restore(self, prefix: tuple[int, ...]) -> bool:
+        state = self.saved[prefix]
+        self.saved.move_to_end(prefix)
         self.clear()
         if llama_cpp.llama_state_seq_set_data(self.ctx, state, len(state), SEQ) == 0:
             self.clear()
