@@ -1,22 +1,27 @@
-"""Hugging Face Spaces entry point: builds `demo` at module level; `python app.py` serves it locally.
+"""Hugging Face Spaces entry point: `python app.py` serves the tutor; importing it builds `demo` (for `gradio app.py`).
 
-On a Space, set TUTOR_MODEL / TUTOR_ADAPTER in the Space's variables (see README, "Deploy to Spaces")."""
-import logging
+With no settings it runs `TUTOR_MODEL=auto`: Mistral-7B-Instruct in 4-bit on a GPU, the embedded default on a
+CPU. A status page answers on the port while the model loads (tutor.startup). Settings: README, "Configuration".
+"""
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-from tutor import ui  # noqa: E402
-from tutor.config import Settings  # noqa: E402
-from tutor.errors import TutorError  # noqa: E402
-from tutor.runtime import build_tutor  # noqa: E402
-
-try:
-    settings = Settings.from_env()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    demo = ui.build_app(build_tutor(settings))
-except TutorError as exc:  # a setting we cannot use: one line that names it, no traceback
-    raise SystemExit(f"error: {exc}") from None
-
 if __name__ == "__main__":
-    ui.launch(demo)
+    from tutor.startup import start_app
+
+    start_app()
+else:
+    import logging
+
+    from tutor import ui
+    from tutor.config import Settings
+    from tutor.errors import TutorError
+    from tutor.runtime import build_tutor
+
+    try:
+        settings = Settings.from_env()
+        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        demo = ui.build_app(build_tutor(settings, fallback=True))
+    except TutorError as exc:  # a setting we cannot use: one line that names it, no traceback
+        raise SystemExit(f"error: {exc}") from None

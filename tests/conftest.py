@@ -109,5 +109,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def launch_app(tutor):
+    """The Gradio app for ``tutor`` on a free loopback port, in this process: (demo, url). Close the demo after."""
+    from tutor import ui
+
+    demo = ui.build_app(tutor)
+    port = free_port()
+    ui.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    return demo, f"http://127.0.0.1:{port}/"
+
+
 def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")

@@ -10,7 +10,7 @@ import torch
 from gradio_client import Client
 from langchain_core.messages import HumanMessage
 
-from tests.conftest import MISTRAL_TEMPLATE, MODEL_CACHE_DATA_DIR, free_port
+from tests.conftest import MISTRAL_TEMPLATE, MODEL_CACHE_DATA_DIR, launch_app
 from tutor.agents.adapter import ReActChatModel
 from tutor.agents.loop import Agent, RunSpec
 from tutor.agents.spec import Limits
@@ -131,14 +131,11 @@ def test_agent_run_refuses_bad_input_before_loading_the_model(args, fragment, ca
 # -- the lab's endpoints ------------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def client(chat_model, tmp_path_factory):
-    from tutor import ui
     from tutor.runtime import build_tutor
 
     settings = Settings.from_env({}, data_dir=tmp_path_factory.mktemp("agent-app"), max_new_tokens=24)
-    demo = ui.build_app(build_tutor(settings, model=chat_model))
-    port = free_port()
-    ui.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield Client(f"http://127.0.0.1:{port}/", verbose=False)
+    demo, url = launch_app(build_tutor(settings, model=chat_model))
+    yield Client(url, verbose=False)
     demo.close()
 
 

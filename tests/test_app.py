@@ -4,8 +4,7 @@ import re
 import pytest
 from gradio_client import Client
 
-from tests.conftest import free_port
-from tutor import ui
+from tests.conftest import launch_app
 from tutor.config import Settings
 from tutor.runtime import build_tutor
 
@@ -16,10 +15,8 @@ pytestmark = pytest.mark.model
 def served(chat_model, tmp_path_factory):
     settings = Settings.from_env({}, data_dir=tmp_path_factory.mktemp("app-data"), max_new_tokens=24)
     tutor = build_tutor(settings, model=chat_model)
-    demo = ui.build_app(tutor)
-    port = free_port()
-    ui.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield tutor, Client(f"http://127.0.0.1:{port}/", verbose=False)
+    demo, url = launch_app(tutor)
+    yield tutor, Client(url, verbose=False)
     demo.close()
 
 

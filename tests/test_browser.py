@@ -1,55 +1,31 @@
 """A real browser (Debian's Chromium, driven by Playwright) using the app as a learner would."""
-import os
-
 import pytest
 
-from tests.conftest import chromium_path, free_port
-from tutor import ui
+from tests.browser import app_page, chromium
+from tests.conftest import launch_app
 from tutor.config import Settings
 from tutor.runtime import build_tutor
 
 pytestmark = [pytest.mark.model, pytest.mark.browser]
 
-CHROMIUM = chromium_path()
-if CHROMIUM is None:
-    if os.environ.get("CI") == "true":
-        raise RuntimeError("CI=true but no Chromium found: .ci/run installs Debian's `chromium`; install it.")
-    pytest.skip("no Chromium on this machine: `apt-get install chromium` to run the browser tests",
-                allow_module_level=True)
-
-# Debian's Chromium as root in a sandbox-less container, with no network but loopback.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
 @pytest.fixture(scope="module")
 def app_url(chat_model, tmp_path_factory):
     settings = Settings.from_env({}, data_dir=tmp_path_factory.mktemp("browser-data"), max_new_tokens=24)
-    demo = ui.build_app(build_tutor(settings, model=chat_model))
-    port = free_port()
-    ui.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
+    demo, url = launch_app(build_tutor(settings, model=chat_model))
+    yield url
     demo.close()
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
 def page(browser, app_url, tmp_path):
-    page = browser.new_page(viewport={"width": 1280, "height": 900})
-    page.goto(app_url)
-    page.wait_for_selector("textarea", timeout=60_000)
-    yield page
-    page.screenshot(path=str(tmp_path / "last.png"))
-    page.close()
+    with app_page(browser, app_url, str(tmp_path / "last.png")) as page:
+        yield page
 
 
 def send_chat(page, text: str) -> None:

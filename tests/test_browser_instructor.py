@@ -2,9 +2,8 @@
 the class's figures, the chart and the CSV download with it."""
 import pytest
 
-from tests.conftest import free_port
-from tests.test_browser import CHROMIUM, CHROMIUM_ARGS
-from tutor import ui
+from tests.browser import app_page, chromium
+from tests.conftest import launch_app
 from tutor.config import ROOT, Settings
 from tutor.runtime import build_course
 from tutor.tutor import Tutor
@@ -24,32 +23,22 @@ def app_url(chat_model, tmp_path_factory):
         course.progress.record_attempt("stuck-sam", "class-basics", "name-delimiter", 0.1, False, 2,
                                        ["contains (answer)"], EVERY)
     course.progress.record_attempt("quick-quinn", "class-basics", "name-delimiter", 1.0, True, 0, [], EVERY)
-    demo = ui.build_app(Tutor(settings, chat_model, course=course))
-    port = free_port()
-    ui.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield f"http://127.0.0.1:{port}/"
+    demo, url = launch_app(Tutor(settings, chat_model, course=course))
+    yield url
     demo.close()
 
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
 def page(browser, app_url, tmp_path):
-    page = browser.new_page(viewport={"width": 1280, "height": 1200}, accept_downloads=True)
-    page.goto(app_url)
-    page.wait_for_selector("textarea", timeout=60_000)
-    page.get_by_role("tab", name="Instructor").click()
-    yield page
-    page.screenshot(path=str(tmp_path / "last.png"), full_page=True)
-    page.close()
+    with app_page(browser, app_url, str(tmp_path / "last.png"), height=1200, accept_downloads=True) as page:
+        page.get_by_role("tab", name="Instructor").click()
+        yield page
 
 
 def test_nothing_is_shown_without_the_password(page):

@@ -3,15 +3,30 @@ from pathlib import Path
 
 import pytest
 
-from tutor.config import ROOT, Settings, markdown_table
+from tutor import config
+from tutor.config import EMBEDDED, PRODUCTION, ROOT, Settings, markdown_table
 from tutor.errors import ConfigError
 
 
 def test_defaults_point_into_the_repository():
     s = Settings.from_env({})
-    assert s.model == "embedded" and s.adapter == "auto" and s.quantize == "auto"
+    assert s.model == "embedded" and s.adapter == "auto" and s.quantize == "auto"  # auto, on a machine with no GPU
     assert s.lessons_dir == ROOT / "lessons"
     assert s.progress_db.parent == s.data_dir
+
+
+@pytest.mark.parametrize("gpu, env, model", [
+    (False, {}, EMBEDDED),
+    (True, {}, PRODUCTION),
+    (True, {"TUTOR_DEVICE": "cpu"}, EMBEDDED),
+    (False, {"TUTOR_DEVICE": "cuda"}, PRODUCTION),
+    (True, {"TUTOR_MODEL": "embedded"}, EMBEDDED),
+    (True, {"TUTOR_MODEL": "HuggingFaceTB/SmolLM2-360M-Instruct"}, "HuggingFaceTB/SmolLM2-360M-Instruct"),
+])
+def test_auto_model_is_mistral_on_a_gpu_and_the_embedded_default_elsewhere(monkeypatch, gpu, env, model):
+    monkeypatch.setattr(config, "gpu_visible", lambda: gpu)
+    assert Settings.from_env(env).model == model
+    assert Settings().model == (PRODUCTION if gpu else EMBEDDED)  # also when built in code, not from the environment
 
 
 def test_environment_overrides_and_types():

@@ -12,8 +12,7 @@ import httpx
 import pytest
 from gradio_client import Client
 
-from tests.conftest import free_port
-from tutor import ui
+from tests.conftest import launch_app
 from tutor.config import Settings
 from tutor.models.budget import TRUNCATION_MARK
 from tutor.models.hf.probe import MAX_RESPONSE_TOKENS
@@ -41,10 +40,7 @@ def app(chat_model, tmp_path_factory):
                                  queue_per_client=2)
     assert chat_model.info.max_prompt_tokens == settings.max_prompt_tokens
     tutor = build_tutor(settings, model=chat_model)
-    demo = ui.build_app(tutor)
-    port = free_port()
-    ui.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    url = f"http://127.0.0.1:{port}/"
+    demo, url = launch_app(tutor)
     yield tutor, demo, url, Client(url, verbose=False)
     demo.close()
 

@@ -11,7 +11,7 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from tests.conftest import free_port
+from tests.conftest import launch_app
 from tutor import ui
 from tutor.config import ROOT, Settings
 from tutor.progress import report
@@ -23,13 +23,6 @@ pytestmark = pytest.mark.model
 
 PASSWORD = "class-of-2025 s3cret"
 CLASS_LESSONS = ROOT / "tests" / "data" / "class_lessons"
-
-
-def serve(tutor: Tutor):
-    demo = ui.build_app(tutor)
-    port = free_port()
-    ui.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    return demo, f"http://127.0.0.1:{port}/"
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +42,7 @@ def app(chat_model, tmp_path_factory):
     p.record_attempt("=HYPERLINK(\"http://x\")", "class-basics", "why-delimit", 0.0, False, 0, [], every)
     (data / "calibration.json").write_text(json.dumps(
         [{"lesson": "class-basics", "exercise": "name-delimiter", "agreed": 9, "total": 10}]))
-    demo, url = serve(Tutor(settings, chat_model, course=course))
+    demo, url = launch_app(Tutor(settings, chat_model, course=course))
     yield demo, url, course
     demo.close()
 

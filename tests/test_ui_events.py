@@ -4,8 +4,7 @@ import pytest
 from gradio_client import Client
 from gradio_client.exceptions import AppError
 
-from tests.conftest import free_port
-from tutor import ui
+from tests.conftest import launch_app
 from tutor.config import Settings
 from tutor.loadtest import _percentiles, report, stored_rows
 from tutor.progress import Progress
@@ -18,10 +17,8 @@ pytestmark = pytest.mark.model
 def served(chat_model, tmp_path_factory):
     settings = Settings.from_env({}, data_dir=tmp_path_factory.mktemp("ui-events"), max_new_tokens=16)
     tutor = build_tutor(settings, model=chat_model)
-    demo = ui.build_app(tutor)
-    port = free_port()
-    ui.launch(demo, server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield tutor, f"http://127.0.0.1:{port}/"
+    demo, url = launch_app(tutor)
+    yield tutor, url
     demo.close()
 
 

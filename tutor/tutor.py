@@ -82,6 +82,7 @@ class Tutor:
         self.course = course
         self.answerer = answerer
         self.moves = moves
+        self.notice = ""  # one line for every learner, e.g. why the app runs on another model than asked
         self._readings: dict[str, Counter] = {}  # lesson id -> the readings its reading_topics lead to
         self.chat_settings = GenerationSettings(max_new_tokens=settings.max_new_tokens)
 

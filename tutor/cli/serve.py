@@ -8,11 +8,11 @@ from tutor.config import Settings
 
 
 def cmd_serve(args, settings: Settings) -> int:
-    from tutor import ui
-    from tutor.runtime import build_tutor
+    from tutor.startup import start_app
 
-    # Gradio reads GRADIO_SERVER_NAME / GRADIO_SERVER_PORT itself (defaults 127.0.0.1:7860).
-    ui.launch(ui.build_app(build_tutor(settings)))
+    # What `python app.py` does: a status page while loading, then the app on GRADIO_SERVER_NAME:PORT
+    # (default 127.0.0.1:7860), on the embedded default when the chosen model cannot load.
+    start_app()
     return 0
 
 

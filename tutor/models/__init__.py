@@ -6,9 +6,8 @@ Back-ends import their heavy frameworks inside the factory branch, so importing 
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
-from tutor.config import Settings
+from tutor.config import Settings, gpu_visible
 from tutor.errors import ModelLoadError
 from tutor.models.protocol import (
     GREEDY,
@@ -28,11 +27,6 @@ __all__ = ["GREEDY", "ChatModel", "GenerationSettings", "Inspector", "Message", 
            "inspectable", "load_model", "prompt_budget", "resolve_backend"]
 
 
-def _gpu_visible() -> bool:
-    """An NVIDIA driver is loaded (what torch.cuda needs), checked without importing torch (~1.5 s)."""
-    return Path("/proc/driver/nvidia/version").exists()
-
-
 def resolve_backend(settings: Settings) -> str:
     """`llamacpp` or `transformers` for a local model: what TUTOR_BACKEND asks for, with `auto` resolved.
 
@@ -41,7 +35,7 @@ def resolve_backend(settings: Settings) -> str:
     decode speed (see `make bench`). A GPU, a Hugging Face model or a missing llama-cpp-python means transformers."""
     if settings.backend != "auto":
         return settings.backend
-    on_cpu = settings.device == "cpu" or (settings.device == "auto" and not _gpu_visible())
+    on_cpu = settings.device == "cpu" or (settings.device == "auto" and not gpu_visible())
     if on_cpu and is_gguf(settings) and importlib.util.find_spec("llama_cpp") is not None:
         return "llamacpp"
     return "transformers"

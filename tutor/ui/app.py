@@ -27,6 +27,8 @@ def build_app(tutor: Tutor) -> gr.Blocks:
             f"# Prompt-engineering tutor\nModel: **{info.name}**{adapter} on {info.device} ({info.dtype}{quant}). "
             "Type `/help` in the chat to see the commands."
         )
+        if tutor.notice:
+            gr.Markdown(f"**Note:** {tutor.notice}", elem_id="model-notice")
         about.build(info, settings.adapters_dir)
         tutor_tab.build(demo, tutor, limits)
         playground.build(tutor.model, limits, chars)

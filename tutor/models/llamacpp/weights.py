@@ -15,8 +15,10 @@ The re-quantized file is written once (0.7 s) under TUTOR_DATA_DIR/models/, keye
 """
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -35,6 +37,24 @@ def wanted(settings: Settings) -> str:
     return "q8_0" if settings.model == EMBEDDED else "as-is"
 
 
+@contextlib.contextmanager
+def quiet_native_output():
+    """Send what native code writes to file descriptors 1 and 2 to /dev/null for the duration."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in (*saved, devnull):
+            os.close(fd)
+
+
 def serving_file(settings: Settings, source: Path, file_type: int | None, threads: int) -> tuple[Path, bool]:
     """The GGUF to load, and whether it was already there (re-quantized once into the cache when asked)."""
     if wanted(settings) == "as-is" or file_type == Q8_0:
@@ -49,7 +69,9 @@ def serving_file(settings: Settings, source: Path, file_type: int | None, thread
     try:
         params = llama_cpp.llama_model_quantize_default_params()
         params.ftype, params.allow_requantize, params.nthread = Q8_0, True, threads
-        if llama_cpp.llama_model_quantize(str(source).encode(), tmp.encode(), ctypes.byref(params)) != 0:
+        with quiet_native_output():  # llama.cpp prints a line per tensor (272 of them) to stdout
+            failed = llama_cpp.llama_model_quantize(str(source).encode(), tmp.encode(), ctypes.byref(params)) != 0
+        if failed:
             raise ModelLoadError(f"llama.cpp could not re-quantize {source} to Q8_0; set TUTOR_GGUF_WEIGHTS=as-is "
                                  "to serve the file as it is.")
         os.replace(tmp, target)
