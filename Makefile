@@ -13,7 +13,7 @@ STAMP := $(VENV)/.installed
 LLAMA_CMAKE_ARGS := -DLLAVA_BUILD=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_TOOLS=OFF \
 	-DLLAMA_BUILD_SERVER=OFF -DGGML_OPENMP=OFF
 
-.PHONY: run test lint install prepare bench clean lock
+.PHONY: run test lint install prepare bench clean lock space-check screenshot
 
 $(PY):
 	python3 -m venv $(VENV)
@@ -55,3 +55,12 @@ lock: $(STAMP)
 .PHONY: loadtest
 loadtest: $(STAMP)
 	GRADIO_ANALYTICS_ENABLED=False $(PY) -m tutor.loadtest
+
+# What a Hugging Face Space does, checked here: the repository's files in a fresh folder, a fresh virtualenv from
+# requirements.txt only, `python app.py` with no TUTOR_* variable, one question through gradio_client.
+space-check:
+	python3 scripts/space_check.py
+
+# The README's screenshot (docs/screenshot.png), taken in Chromium from the real app by a browser test.
+screenshot: $(STAMP)
+	SCREENSHOT_TO=docs/screenshot.png GRADIO_ANALYTICS_ENABLED=False $(PY) -m pytest -q tests/test_screenshot.py

