@@ -27,10 +27,10 @@ FRAMEWORKS = {
     "httpx": {"tutor.models.openai", "tutor.loadtest"},
     "gradio_client": {"tutor.loadtest"},
 }
-# Modules only the edges (app.py, the CLI) may import.
-EDGES = {"tutor.ui": {"tutor.cli"}, "tutor.finetune.train": {"tutor.cli"}, "tutor.runtime": {"tutor.cli"},
-         "tutor.finetune.adapter_eval": {"tutor.cli"},
-         "tutor.cli": set()}
+# Modules only the edges (app.py, the CLI, and tutor.startup which both use to serve) may import.
+EDGES = {"tutor.ui": {"tutor.cli", "tutor.startup"}, "tutor.finetune.train": {"tutor.cli"},
+         "tutor.runtime": {"tutor.cli", "tutor.startup"}, "tutor.finetune.adapter_eval": {"tutor.cli"},
+         "tutor.startup": {"tutor.cli"}, "tutor.cli": set()}
 
 
 def module_name(path: Path) -> str:
