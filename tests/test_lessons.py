@@ -55,7 +55,8 @@ def test_lessons_are_sorted_by_order_and_load_fast():
     assert orders == sorted(orders) and len(set(orders)) == len(orders)
     start = time.perf_counter()
     load_lessons(LESSONS_DIR)
-    assert time.perf_counter() - start < 1.0
+    # A hang detector, not a speed target: loading takes ~0.1 s; a pathological schema check would take minutes.
+    assert time.perf_counter() - start < 10.0
 
 
 @pytest.mark.parametrize("lesson", LESSONS.lessons, ids=LESSONS.ids)
@@ -137,8 +138,9 @@ def test_shipped_checks_stay_fast_on_hostile_text(name):
         for check in exercise.checks:
             start = time.perf_counter()
             check.evaluate(text)
-            # Linear patterns take milliseconds; a backtracking one takes minutes. 2 s leaves room for a busy machine.
-            assert time.perf_counter() - start < 2.0, f"{lesson.id}/{exercise.id} {check.type} is slow on {name}"
+            # A hang detector, not a speed target: linear patterns take milliseconds, a backtracking one minutes;
+            # 10 s leaves room for a machine slowed tenfold by other jobs.
+            assert time.perf_counter() - start < 10.0, f"{lesson.id}/{exercise.id} {check.type} is slow on {name}"
 
 
 def test_no_output_check_is_required():
