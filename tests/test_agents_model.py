@@ -15,7 +15,7 @@ from tutor.agents.adapter import ReActChatModel
 from tutor.agents.loop import Agent, RunSpec
 from tutor.agents.spec import Limits
 from tutor.agents.tools import build_tools
-from tutor.config import Settings
+from tutor.config import ROOT, Settings
 from tutor.models import load_model
 
 pytestmark = pytest.mark.model
@@ -180,3 +180,14 @@ def test_agent_step_endpoint_runs_a_learners_step(client):
     markdown, data, note = client.predict(step, *lab_args(question=QUESTION), api_name="/agent_step")
     assert data["status"] == "open" and data["steps"][0]["by"] == "learner"
     assert data["steps"][0]["observation"] == "33.915" and "Tool result" in markdown and "write the next step" in note
+
+
+def test_agent_grade_endpoint_runs_the_agent_and_grades_its_trace(client):
+    from tutor.lessons import load_lessons
+
+    exercise = load_lessons(ROOT / "lessons").get("react-loop").exercise("weather-agent")
+    task = exercise.agent
+    descriptions = "\n".join(f"Tool {name}: {about}" for name, about in task.descriptions.items())
+    feedback = client.predict("react-loop/weather-agent", (task.system or "").strip(), list(task.offered),
+                              descriptions, api_name="/agent_grade")  # the gr.Progress argument is not in the API
+    assert feedback.startswith(("**Passed**", "**Not yet**")) and "score" in feedback

@@ -71,7 +71,7 @@ def why_not_loaded(exc: BaseException, settings: Settings) -> tuple[str, str]:
     names = {type(e).__name__ for e in chain}
     text = " ".join(str(e) for e in chain)
     model = settings.model
-    if "GatedRepoError" in names or "gated" in text.lower() or "401" in text:
+    if "GatedRepoError" in names or "gated" in text.lower() or "401 Client Error" in text:
         return ("access to it on the Hugging Face Hub needs a token",
                 f"accept {model}'s terms on the Hub and add a token that may read it as the HF_TOKEN secret, "
                 "or set TUTOR_MODEL to another model")
@@ -100,7 +100,8 @@ def load_model_or_embedded(settings: Settings) -> tuple[ChatModel, Settings, str
         log.error("%s could not load (%s); starting on the embedded default instead. To serve it: %s.",
                   settings.model, why, what_to_set)
         log.debug("the load failure", exc_info=exc)
-        fallback = replace(settings, model=EMBEDDED, adapter="auto", quantize="auto", backend="auto")
+        # On the CPU, the embedded default's tested path (llama.cpp); a GPU that just ran out of memory is left alone.
+        fallback = replace(settings, model=EMBEDDED, adapter="auto", quantize="auto", backend="auto", device="cpu")
         model = load_model(fallback)
         notice = (f"This tutor is running on the small built-in model ({model.info.name}) because "
                   f"{settings.model} could not load: {why}. Answers and feedback are simpler than usual.")

@@ -103,10 +103,13 @@ def build(tutor: Tutor, limit: dict) -> None:
         except TutorError as exc:
             return f"**Cannot take the step:** {exc}", {}, "", messages or []
 
-    def grade(key, system, tools, descriptions):
+    def grade(key, system, tools, descriptions, progress=gr.Progress()):
         exercise = exercise_of(key)
         if exercise is None or course is None:
             return "Load an agent exercise first (the menu at the top), then grade your spec against it."
+        # The one long action here that cannot stream: the agent runs to its end before the trace is graded.
+        progress(0, desc=f"Running your agent on the model (at most {exercise.agent.limits.steps} steps), "
+                          "then grading its trace")
         lines = [f"Tools: {', '.join(tools or exercise.agent.offered)}", text(descriptions).strip(),
                  text(system).strip()]
         try:
