@@ -59,7 +59,8 @@ class Replica:
             if self.proc.poll() is not None:
                 raise AssertionError(f"replica exited ({self.proc.returncode}):\n{self.log.read_text()[-3000:]}")
             try:
-                if httpx.get(self.url, timeout=2).status_code == 200:
+                # The app's own /config: the status page that answers while the model loads gives 503 there.
+                if httpx.get(self.url + "config", timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

@@ -154,6 +154,8 @@ def test_the_status_page_answers_every_path_without_the_app(tmp_path):
         assert code == 200 and "loading the model" in page and "<b>" not in page  # escaped
         code, _, body = get(url + "/startup-status")
         assert code == 200 and json.loads(body)["step"] == "loading the model"
+        code, headers, _ = get(url + "/config")  # what health checks poll: not ready yet
+        assert code == 503 and headers["Retry-After"] == "5"
         request = urllib.request.Request(url + "/gradio_api/call/chat", data=b"{}", method="POST")
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=5)

@@ -190,7 +190,8 @@ def app_process(settings: Settings, log_path: Path):
             if process.poll() is not None:
                 raise SystemExit(f"the app exited with {process.returncode} while starting; see {log_path}")
             try:
-                if httpx.get(url, timeout=2).status_code == 200:
+                # /config answers 200 once the app is up; the status page before it answers 503 (tutor.startup).
+                if httpx.get(url + "config", timeout=2).status_code == 200:
                     break
             except httpx.TransportError:
                 pass

@@ -7,6 +7,8 @@ port: any page gets a status ("Preparing the model: ...", seconds so far, about 
 get 503 with Retry-After. When the tutor is built, the status server lets go of the port, Gradio takes it, and
 the status page, which polls ``/startup-status``, reloads itself into the app.
 
+Readiness, for health checks and scripts: ``GET /config`` answers 503 from the status page and 200 from the app.
+
 Settings and the progress store are checked before the status page starts, so a wrong setting still stops
 the app at once with one line (``error: ...``). When the model the app chose or was given cannot load, it
 starts on the embedded default instead and the learner sees why (tutor.runtime.load_model_or_embedded).
