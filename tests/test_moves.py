@@ -10,7 +10,7 @@ from tutor.config import ROOT, Settings
 from tutor.lessons import load_lessons
 from tutor.readings import retrieval
 from tutor.runtime import build_moves
-from tutor.tutoring.moves import INTENTS
+from tutor.tutoring.moves import EXAMPLES, HELD_OUT, INTENTS
 
 MESSAGES = [json.loads(line) for line in (ROOT / "tests" / "data" / "learner_messages.jsonl").read_text().splitlines()
             if line.strip()]
@@ -35,18 +35,39 @@ def classify(classifier, row):
     return classifier.classify(row["message"], history, exercise)
 
 
+TRAINING = ("dev", "test", "holdout", "blind", "fresh", "fresh2")
+
+
 def test_the_message_set_covers_every_intent_in_every_split():
-    assert len(MESSAGES) >= 80
-    for split in ("dev", "test", "holdout", "blind", "fresh"):
+    assert len(MESSAGES) >= 300
+    for split in (*TRAINING, *HELD_OUT):
         counts = Counter(r["intent"] for r in MESSAGES if r["split"] == split)
         assert set(counts) == set(INTENTS), (split, counts)
 
 
-@pytest.mark.parametrize("split", ["dev", "test", "holdout", "blind", "fresh"])
-def test_intent_accuracy_per_split(classifier, split):
+@pytest.mark.parametrize("split", TRAINING)
+def test_the_model_fits_the_messages_it_learns_from(classifier, split):
     rows = [r for r in MESSAGES if r["split"] == split]
     wrong = [(r["message"], r["intent"], got.name) for r in rows if (got := classify(classifier, r)).name != r["intent"]]
     assert 1 - len(wrong) / len(rows) >= 0.95, wrong
+
+
+def test_intent_accuracy_on_the_held_out_messages(classifier):
+    """63 messages written after the model's design was fixed and never used to fit or tune it: measured once
+    at 51/63 (0.81; the pattern rules alone: 38/63). Everything here is deterministic (WordLlama, BM25, numpy),
+    so a drop means a change made the classifier worse on new phrasings."""
+    rows = [r for r in MESSAGES if r["split"] in HELD_OUT]
+    right = sum(classify(classifier, r).name == r["intent"] for r in rows)
+    assert len(rows) == 63 and right >= 49, right
+
+
+def test_the_shipped_examples_are_the_labelled_messages_less_the_held_out_split():
+    from scripts.intent_examples import examples
+
+    shipped = [json.loads(line) for line in EXAMPLES.read_text().splitlines() if line.strip()]
+    assert shipped == examples()  # `python scripts/intent_examples.py` after editing the messages
+    held_out = {r["message"] for r in MESSAGES if r["split"] in HELD_OUT}
+    assert not held_out & {r["message"] for r in shipped}
 
 
 def test_a_check_request_with_an_attempt_is_graded_at_once(classifier):
