@@ -23,6 +23,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tutor.startup import is_ready  # noqa: E402  (standard library only, like this script)
+
 QUESTION = "What is a delimiter in a prompt, and why use one?"
 CLIENT = """
 import sys, time
@@ -59,17 +62,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def app_ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url + "config", timeout=5) as r:
-            return r.status == 200 and b'"components"' in r.read()
-    except OSError:
-        return False
-
-
 def main() -> int:
     keep = bool(os.environ.get("SPACE_CHECK_DIR"))  # a folder of your own is kept for a look afterwards
     work = Path(os.environ.get("SPACE_CHECK_DIR") or tempfile.mkdtemp(prefix="space-check-"))
+    work.mkdir(parents=True, exist_ok=True)
     try:
         return check(work)
     finally:
@@ -78,8 +74,9 @@ def main() -> int:
 
 
 def check(work: Path) -> int:
-    shutil.rmtree(work, ignore_errors=True)
     space, venv = work / "space", work / "venv"
+    for folder in (space, venv):  # only what this script made: SPACE_CHECK_DIR may be a folder with other files
+        shutil.rmtree(folder, ignore_errors=True)
     space.mkdir(parents=True)
     started = time.monotonic()
     print(f"space-check: copied {copy_repository(space)} files into {space}", flush=True)
@@ -102,7 +99,7 @@ def check(work: Path) -> int:
     try:
         first_page = None
         deadline = time.monotonic() + 600
-        while time.monotonic() < deadline and app.poll() is None and not app_ready(url):
+        while time.monotonic() < deadline and app.poll() is None and not is_ready(url):
             if first_page is None:
                 try:
                     urllib.request.urlopen(url, timeout=2).close()
@@ -110,7 +107,7 @@ def check(work: Path) -> int:
                 except OSError:
                     pass
             time.sleep(0.5)
-        if not app_ready(url):
+        if not is_ready(url):
             print(f"space-check: FAILED, the app did not start (exit code {app.poll()}). Its log:\n"
                   + log.read_text()[-4000:], file=sys.stderr)
             return 1

@@ -13,7 +13,13 @@ os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 
+from tutor import config  # noqa: E402
 from tutor.config import ROOT, Settings  # noqa: E402
+
+# The suite is about the embedded default: on a machine with a GPU, TUTOR_MODEL=auto would pick Mistral-7B.
+# (tests/test_config.py checks the choice itself with its own stand-in.) Subprocesses get TUTOR_MODEL=embedded.
+config.gpu_visible = lambda: False
+os.environ.setdefault("TUTOR_MODEL", "embedded")
 
 # The dequantized embedded model is cached here across runs (and shared with `make run`), so only the first
 # test session on a machine pays the ~30 s conversion.

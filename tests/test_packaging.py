@@ -30,7 +30,7 @@ FRAMEWORKS = {
 # Modules only the edges (app.py, the CLI, and tutor.startup which both use to serve) may import.
 EDGES = {"tutor.ui": {"tutor.cli", "tutor.startup"}, "tutor.finetune.train": {"tutor.cli"},
          "tutor.runtime": {"tutor.cli", "tutor.startup"}, "tutor.finetune.adapter_eval": {"tutor.cli"},
-         "tutor.startup": {"tutor.cli"}, "tutor.cli": set()}
+         "tutor.startup": {"tutor.cli", "tutor.loadtest"}, "tutor.cli": set()}
 
 
 def module_name(path: Path) -> str:

@@ -14,7 +14,6 @@ import sys
 import threading
 import time
 
-import httpx
 import psycopg
 import pytest
 from gradio_client import Client
@@ -22,6 +21,7 @@ from gradio_client import Client
 from tests.conftest import MODEL_CACHE_DATA_DIR, free_port
 from tests.postgres import new_database
 from tutor.config import ROOT, Settings
+from tutor.startup import is_ready
 
 pytestmark = pytest.mark.model
 
@@ -58,12 +58,8 @@ class Replica:
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise AssertionError(f"replica exited ({self.proc.returncode}):\n{self.log.read_text()[-3000:]}")
-            try:
-                # The app's own /config: the status page that answers while the model loads gives 503 there.
-                if httpx.get(self.url + "config", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
+            if is_ready(self.url, timeout=2):  # not "/": the status page answers there while the model loads
+                return
             time.sleep(1)
         raise AssertionError(f"replica not up after {timeout} s:\n{self.log.read_text()[-3000:]}")
 

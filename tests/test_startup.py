@@ -12,12 +12,13 @@ import urllib.request
 import httpx
 import pytest
 import torch
-from huggingface_hub.errors import GatedRepoError
+from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 
 from tests.conftest import MODEL_CACHE_DATA_DIR, free_port
 from tutor import startup
 from tutor.config import ROOT, Settings
-from tutor.runtime import why_not_loaded
+from tutor.errors import ModelLoadError
+from tutor.runtime import load_model_or_embedded, unavailable
 
 
 def start(tmp_path, **env):
@@ -76,18 +77,16 @@ def test_the_status_page_shows_while_the_model_loads_and_then_turns_into_the_app
 
     # A data folder of its own: this start converts the model and indexes the readings, as a first start does.
     with chromium() as browser:
-        process, url, log = start(tmp_path, TUTOR_DATA_DIR=str(tmp_path / "data"))
+        process, url, log = start(tmp_path, TUTOR_DATA_DIR=str(tmp_path / "data"), TUTOR_MODEL="embedded")
         try:
             status = wait_until(lambda: get(url + "startup-status")[0] == 200 and get(url + "startup-status"),
                                 "the status page", process, log, timeout=60)
             assert json.loads(status[2])["ready"] is False
-            code, headers, body = get(url + "gradio_api/info")  # an API call while loading: 503, retry later
-            if code is not None and not app_is_up(url):
-                assert code == 503 and headers.get("Retry-After") == "5" and "starting" in body
-
+            # Loading takes seconds from here (Gradio is imported, the model converted, the readings indexed),
+            # so the page a learner opens now is the status page.
             page = browser.new_page()
             page.goto(url)
-            shown = page.locator("#status").inner_text()
+            shown = page.locator("#status").inner_text(timeout=5_000)
             assert "Preparing the model SmolLM2-135M-Instruct (built in)" in shown and "s so far" in shown
 
             page.wait_for_selector("textarea", timeout=240_000)  # the page reloads itself into the app
@@ -118,20 +117,31 @@ def test_a_model_that_cannot_load_starts_the_embedded_default_and_says_why(tmp_p
     assert "no-such-org/no-such-model could not load" in text and "To serve it:" in text and "Traceback" not in text
 
 
-def test_the_log_line_says_what_to_set_for_each_kind_of_failure():
+def test_only_a_model_that_is_not_available_here_falls_back_and_the_log_says_what_to_set():
     settings = Settings.from_env({"TUTOR_MODEL": "mistralai/Mistral-7B-Instruct-v0.2"})
     response = httpx.Response(401, request=httpx.Request("GET", "https://huggingface.co/mistralai"))
-    gated = RuntimeError("could not load")
-    gated.__cause__ = GatedRepoError("Access to model mistralai/Mistral-7B-Instruct-v0.2 is restricted.",
-                                     response=response)
-    why, what = why_not_loaded(gated, settings)
-    assert "token" in why and "HF_TOKEN" in what
 
-    why, what = why_not_loaded(torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"), settings)
+    def caused_by(cause):
+        error = ModelLoadError("TUTOR_MODEL='mistralai/Mistral-7B-Instruct-v0.2' could not be loaded")
+        error.__cause__ = cause
+        return error
+
+    gated = caused_by(GatedRepoError("Access to model mistralai/Mistral-7B-Instruct-v0.2 is restricted.",
+                                     response=response))
+    assert "token" in unavailable(gated, settings)[0] and "HF_TOKEN" in unavailable(gated, settings)[1]
+    # A typo: the Hub's 401 text mentions "gated" too, but the error type says what it is.
+    typo = caused_by(RepositoryNotFoundError("401 Client Error. Repository Not Found ... private or gated repo",
+                                             response=response))
+    assert "not on the Hugging Face Hub" in unavailable(typo, settings)[0]
+    why, what = unavailable(torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"), settings)
     assert "GPU memory" in why and "TUTOR_4BIT" in what
-
-    why, what = why_not_loaded(ValueError("Unrecognized configuration class"), settings)
-    assert why == "Unrecognized configuration class" and "TUTOR_MODEL=embedded" in what
+    # Anything else is a setting to fix: the app stops with its message instead of serving another model.
+    assert unavailable(ModelLoadError("TUTOR_ADAPTER='mistral-tutr': no adapter at adapters/mistral-tutr"),
+                       settings) is None
+    assert unavailable(ValueError("Unrecognized configuration class"), settings) is None
+    with pytest.raises(ModelLoadError, match="TUTOR_MODEL"):  # a model server that is not up: no fallback
+        load_model_or_embedded(Settings.from_env({"TUTOR_MODEL": f"openai:http://127.0.0.1:{free_port()}/v1",
+                                                  "TUTOR_OPENAI_RETRIES": "0"}))
 
 
 def test_a_setting_that_cannot_work_stops_before_the_status_page(tmp_path):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 from tutor.errors import ConfigError
@@ -191,8 +191,8 @@ class Settings:
             if raw is None or raw.strip() == "":
                 continue
             values[f.name] = _parse(f.metadata["env"], raw.strip(), type(f.default))
-        settings = cls(**values)
-        return (replace(settings, **overrides) if overrides else settings).validated()
+        # Overrides go in before construction, so `auto` is settled with them (device="cpu" means the embedded one).
+        return cls(**{**values, **overrides}).validated()
 
     def validated(self) -> "Settings":
         choices = {"quantize": ("auto", "on", "off"), "device": ("auto", "cpu", "cuda"),

@@ -33,13 +33,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
 from gradio_client import Client
 from tqdm import tqdm
 
 from tutor.config import Settings
 from tutor.lessons import load_lessons
 from tutor.progress import Progress, open_progress
+from tutor.startup import is_ready
 
 ACTIONS = ("identify", "lesson", "hint", "question", "submit", "progress")
 QUESTIONS = ("What is a delimiter in a prompt?", "Why do few-shot examples help?",
@@ -189,12 +189,8 @@ def app_process(settings: Settings, log_path: Path):
         while True:
             if process.poll() is not None:
                 raise SystemExit(f"the app exited with {process.returncode} while starting; see {log_path}")
-            try:
-                # /config answers 200 once the app is up; the status page before it answers 503 (tutor.startup).
-                if httpx.get(url + "config", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
+            if is_ready(url, timeout=2):  # not "/": the status page answers there while the model loads
+                break
             if time.monotonic() > deadline:
                 raise SystemExit(f"the app did not answer at {url} within {APP_START_S} s; see {log_path}")
             time.sleep(0.5)

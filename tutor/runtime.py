@@ -6,7 +6,6 @@ from dataclasses import replace
 from typing import Callable
 
 from tutor.config import EMBEDDED, Settings
-from tutor.errors import ConfigError
 from tutor.models import ChatModel, answer_mode, load_model
 from tutor.tutor import Tutor
 
@@ -61,42 +60,48 @@ def build_moves(course, retriever):
     return Classifier(texts, relevance=relevance, terms=retriever.terms() if retriever is not None else set())
 
 
-def why_not_loaded(exc: BaseException, settings: Settings) -> tuple[str, str]:
-    """(why the model did not load, in a few words for the learner; what the operator should set, for the log),
-    read from the exception and its causes."""
+def unavailable(exc: BaseException, settings: Settings) -> tuple[str, str] | None:
+    """When the model failed to load because it is not available here (gated without a token, not on the Hub or
+    not downloadable, out of GPU memory): (why, in a few words for learners; what the operator should set, for
+    the log). None for any other failure: a wrong setting must stop the app, not be papered over."""
     chain, seen = [], exc
     while seen is not None and len(chain) < 8:
         chain.append(seen)
         seen = seen.__cause__ or seen.__context__
     names = {type(e).__name__ for e in chain}
-    text = " ".join(str(e) for e in chain)
     model = settings.model
-    if "GatedRepoError" in names or "gated" in text.lower() or "401 Client Error" in text:
+    if "GatedRepoError" in names:
         return ("access to it on the Hugging Face Hub needs a token",
                 f"accept {model}'s terms on the Hub and add a token that may read it as the HF_TOKEN secret, "
                 "or set TUTOR_MODEL to another model")
-    if "OutOfMemoryError" in names or "out of memory" in text.lower():
+    if {"RepositoryNotFoundError", "RevisionNotFoundError"} & names:
+        return ("it is not on the Hugging Face Hub (or is private)",
+                f"check TUTOR_MODEL={model!r}; for a private model add a token that may read it as HF_TOKEN")
+    if {"LocalEntryNotFoundError", "OfflineModeIsEnabled"} & names:
+        return ("it could not be downloaded here",
+                "let this machine reach the Hugging Face Hub, or put the model in the cache, or set TUTOR_MODEL")
+    if "OutOfMemoryError" in names:
         return ("there is not enough GPU memory",
                 "choose a GPU with more memory, keep TUTOR_4BIT=auto (4-bit), or set a smaller TUTOR_MODEL")
-    if {"RepositoryNotFoundError", "LocalEntryNotFoundError", "OfflineModeIsEnabled"} & names:
-        return ("it could not be found or downloaded",
-                f"check TUTOR_MODEL={model!r} and that this machine can reach the Hugging Face Hub")
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return (first[:200], f"fix TUTOR_MODEL={model!r} (or its TUTOR_ADAPTER), or set TUTOR_MODEL=embedded")
+    return None
 
 
 def load_model_or_embedded(settings: Settings) -> tuple[ChatModel, Settings, str]:
-    """The model the settings ask for, or, when it cannot load, the embedded default: (model, the settings it
-    was loaded with, a one-line notice for learners, empty when nothing went wrong). For the app only: a command
-    that works on one model (eval, calibrate) should fail instead of quietly using another."""
+    """The model the settings ask for, or, when it is not available here, the embedded default: (model, the
+    settings it was loaded with, a one-line notice for learners, empty when nothing went wrong).
+
+    For the app only: a command that works on one model (eval, calibrate) should fail instead of quietly using
+    another. Never for a model server (`openai:`): a replica whose server is not up yet should fail and be
+    restarted, not serve the small model for good. Any other failure (a wrong TUTOR_ADAPTER, TUTOR_DEVICE=cuda
+    without a GPU...) stops the app with its message."""
     try:
         return load_model(settings), settings, ""
-    except ConfigError:
-        raise
     except Exception as exc:
-        if settings.model == EMBEDDED:
+        problem = None if settings.model == EMBEDDED or settings.model.startswith("openai:") else \
+            unavailable(exc, settings)
+        if problem is None:
             raise
-        why, what_to_set = why_not_loaded(exc, settings)
+        why, what_to_set = problem
         log.error("%s could not load (%s); starting on the embedded default instead. To serve it: %s.",
                   settings.model, why, what_to_set)
         log.debug("the load failure", exc_info=exc)

@@ -21,12 +21,14 @@ import html
 import json
 import logging
 import os
+import socket
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from tutor.config import EMBEDDED, Settings
+from tutor.config import EMBEDDED, Settings, redact_url
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +90,25 @@ def status_line(snapshot: dict) -> str:
             f"{snapshot['expected']}).")
 
 
+def is_ready(url: str, timeout: float = 5) -> bool:
+    """Whether the app at ``url`` (ending in /) serves: its /config answers 200 (503 from the status page)."""
+    try:
+        with urllib.request.urlopen(url + "config", timeout=timeout) as response:
+            return response.status == 200
+    except OSError:  # refused, timed out, or an HTTP error such as the status page's 503
+        return False
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, host: str, port: int, handler):
+        host = host.strip("[]")
+        if ":" in host:  # an IPv6 address such as "::", as Gradio accepts it
+            self.address_family = socket.AF_INET6
+        super().__init__((host, port), handler)
+
+
 class StatusServer:
     """The status page on (host, port) in a background thread until ``close()``."""
 
@@ -98,14 +119,16 @@ class StatusServer:
                 if self.path.split("?")[0] == STATUS_PATH:
                     self._send(200, "application/json", json.dumps(snapshot))
                 elif self.path.startswith(("/gradio_api", "/config", "/info", "/queue", "/upload", "/file")):
-                    self._send(503, "application/json", json.dumps(
-                        {"error": f"The tutor is starting. {status_line(snapshot)} Try again in a few seconds."}),
-                        retry=True)
+                    self._not_yet()
                 else:
                     page = PAGE.format(status=html.escape(status_line(snapshot)), path=STATUS_PATH)
                     self._send(200, "text/html; charset=utf-8", page)
 
             def do_POST(self):  # noqa: N802
+                self._not_yet()
+
+            def _not_yet(self):
+                """An API call before the app is up: 503, with when to try again."""
                 self._send(503, "application/json", json.dumps(
                     {"error": f"The tutor is starting. {status_line(status.snapshot())} Try again in a few seconds."}),
                     retry=True)
@@ -127,9 +150,7 @@ class StatusServer:
             def log_message(self, format, *args):  # the app's log, at debug level, not stderr
                 log.debug("status page: " + format, *args)
 
-        ThreadingHTTPServer.allow_reuse_address = True
-        self.server = ThreadingHTTPServer((host, port), Handler)
-        self.server.daemon_threads = True
+        self.server = _Server(host, port, Handler)
         self.thread = threading.Thread(target=self.server.serve_forever, name="startup-status", daemon=True)
         self.thread.start()
 
@@ -173,12 +194,13 @@ def remember_time(settings: Settings, seconds: float) -> None:
         log.warning("could not write %s; the next start shows a rough estimate", path)
 
 
-def start_app() -> None:
-    """Serve the status page, build the tutor, hand the port to the Gradio app, and serve until stopped."""
+def start_app(settings: Settings | None = None) -> None:
+    """Serve the status page, build the tutor, hand the port to the Gradio app, and serve until stopped.
+    ``settings``: read from the environment when not given (app.py); the CLI passes the ones it read."""
     from tutor.errors import TutorError
 
     try:
-        settings = Settings.from_env()
+        settings = settings or Settings.from_env()
         logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
         from tutor.progress import open_progress
 
@@ -186,13 +208,13 @@ def start_app() -> None:
     except TutorError as exc:
         raise SystemExit(f"error: {exc}") from None
     host, port = address()
-    shown = "SmolLM2-135M-Instruct (built in)" if settings.model == EMBEDDED else settings.model
+    shown = "SmolLM2-135M-Instruct (built in)" if settings.model == EMBEDDED else redact_url(settings.model)
     status = StartupStatus(shown, expected_time(settings))
     try:
         server = StatusServer(host, port, status)
     except OSError as exc:
-        raise SystemExit(f"error: cannot listen on {host}:{port} ({exc.strerror}); set GRADIO_SERVER_PORT "
-                         "to a free port.") from None
+        raise SystemExit(f"error: cannot listen on {host}:{port} ({exc.strerror or exc}); set GRADIO_SERVER_NAME "
+                         "to an address of this machine and GRADIO_SERVER_PORT to a free port.") from None
     print(f"Starting: the status page is at http://{host}:{port} until the tutor is ready.", flush=True)
     try:
         status.set("loading the web framework")
@@ -208,6 +230,7 @@ def start_app() -> None:
     except BaseException:
         server.close()
         raise
-    remember_time(settings, time.monotonic() - status.started)
+    if not tutor.notice:  # a fallback's time says nothing about the model that was asked for
+        remember_time(settings, time.monotonic() - status.started)
     server.close()
     ui.launch(demo, server_name=host, server_port=port)

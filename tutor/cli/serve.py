@@ -12,7 +12,7 @@ def cmd_serve(args, settings: Settings) -> int:
 
     # What `python app.py` does: a status page while loading, then the app on GRADIO_SERVER_NAME:PORT
     # (default 127.0.0.1:7860), on the embedded default when the chosen model cannot load.
-    start_app()
+    start_app(settings)
     return 0
 
 
@@ -20,7 +20,9 @@ def cmd_prepare(args, settings: Settings) -> int:
     """Everything a first start would do, ahead of time: convert and cache the model, index the readings."""
     from tutor.runtime import build_tutor
 
-    tutor = build_tutor(settings)
+    tutor = build_tutor(settings, fallback=True)  # what the app will serve
+    if tutor.notice:
+        print(f"note: {tutor.notice}")
     info = tutor.model.info
     print(f"ready: {info.name} (adapter: {info.adapter or 'none'}) in {info.extra.get('load_seconds')} s; "
           + ", ".join(f"{k}: {v}" for k, v in tutor.counts().items()))

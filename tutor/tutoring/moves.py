@@ -150,11 +150,14 @@ class Classifier:
     def _fit(self, rows: list[dict]) -> None:
         """Fit the logistic regression on labelled messages (each with its exercise kind and earlier question)."""
         self.labels = np.array([INTENTS.index(r["intent"]) for r in rows])
-        self.example_vectors = self.embed([_flat(r["message"]) for r in rows])
+        texts = [_flat(r["message"]) for r in rows]
+        self.example_vectors = self.embed(texts)
+        rests = self.embed([_without_greeting(t) or t for t in texts])  # one batch each, not 2 x 270 calls
         X = []
         for n, row in enumerate(rows):
             history = [{"role": "user", "content": row["previous"]}] if row.get("previous") else []
-            X.append(self.signals(row["message"], history, row.get("kind"), exclude=n))
+            X.append(self.signals(row["message"], history, row.get("kind"), exclude=n,
+                                  vectors=(rests[n], self.example_vectors[n])))
         X = np.array(X)
         self.mean, self.scale = X.mean(0), X.std(0) + 1e-6
         X = (X - self.mean) / self.scale
@@ -167,19 +170,21 @@ class Classifier:
             b -= 0.5 * G.sum(0)
         self.weights, self.bias = W, b
 
-    def signals(self, message: str, history: list[dict] | None, kind: str | None, exclude: int = -1) -> list[float]:
+    def signals(self, message: str, history: list[dict] | None, kind: str | None, exclude: int = -1,
+                vectors=None) -> list[float]:
         """What the model reads of a message: rule matches, cosines, shape, and the nearest labelled example of
-        each intent (``exclude``: the row's own index while fitting, so it is not its own neighbour)."""
+        each intent (``exclude``: the row's own index while fitting, so it is not its own neighbour;
+        ``vectors``: the embeddings of the message less its greeting and of the whole message, when known)."""
         text = _flat(message)
-        rest = _GREETING.sub("", text, count=1).strip() if _GREETING.match(text) else text
-        vector = self.embed([rest or text])[0]
+        rest = _without_greeting(text)
+        vector, whole = vectors if vectors is not None else self.embed([rest or text, text])
         course, everyday = float((self.course @ vector).max()), float((self.everyday @ vector).max())
         helps = [float((v @ vector).max()) for v in self.help.values()]
         searched = 0.0
         if self.relevance is not None and _WORD.search(rest):
             searched = float(self.relevance(rest) or 0.0)
         words = len(_WORD.findall(text))
-        sims = self.example_vectors @ self.embed([text])[0]
+        sims = self.example_vectors @ whole
         if exclude >= 0:
             sims[exclude] = -1.0
         nearest = [float(sims[self.labels == c].max()) if (self.labels == c).any() else 0.0
@@ -202,7 +207,7 @@ class Classifier:
         attempt = Intent("attempt", _INTRO.sub("", text, count=1).strip(), bool(_CHECK_REQUEST.search(text)))
         if kind is not None and "{input}" in text and _looks_like_attempt(text, kind):
             return attempt
-        rest = _GREETING.sub("", text, count=1).strip() if _GREETING.match(text) else text
+        rest = _without_greeting(text)
         if not _WORD.search(rest) or (len(rest) <= 3 and not rest.isalnum()):
             return Intent("greeting", text)
         x = (np.array(self.signals(message, history, kind), dtype=float) - self.mean) / self.scale
@@ -227,6 +232,11 @@ class Classifier:
 
 def _flat(message: str) -> str:
     return " ".join(message.split()) if "\n" not in message else message.strip()
+
+
+def _without_greeting(text: str) -> str:
+    """"hi! what is top-p?" -> "what is top-p?": what the message asks once a greeting in front is set aside."""
+    return _GREETING.sub("", text, count=1).strip() if _GREETING.match(text) else text
 
 
 def _softmax(Z):

@@ -99,7 +99,8 @@ def compute_dtype(device: str) -> torch.dtype:
     bf16 units (Ampere and newer: A10G, L4, A100, H100), else fp16 (Turing: the T4 of a t4-small Space)."""
     if device != "cuda":
         return torch.float32
-    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    # including_emulation=False: a T4 "supports" bf16 only by emulating it, slowly.
+    return torch.bfloat16 if torch.cuda.is_bf16_supported(including_emulation=False) else torch.float16
 
 
 def bnb_config(device: str) -> BitsAndBytesConfig:
