@@ -38,6 +38,9 @@ def cmd_eval_retrieval(args, settings: Settings) -> int:
     splits = sorted({q.get("split", "dev") for q in questions}) + ["all"]
     results = {s: evaluation.evaluate(retriever, questions, args.k, s, as_the_chat_does) for s in splits}
     lines = [f"{s:>8}: recall@{args.k} {r['recall']:.3f}  MRR {r['mrr']:.3f}  ({r['questions']} questions)"
+             + (f"; not covered by the readings: {r['refusals']['declined']} of {r['refusals']['uncovered']} "
+                f"declined" if r["refusals"]["uncovered"] else "")
+             + f"; covered questions declined: {r['refusals']['covered_declined']}"
              for s, r in results.items()]
     lines += [f"  missed: {m['question']!r}: expected {m['expected']} (rank {m['rank']}), got {', '.join(m['got'])}"
               for m in results["all"]["misses"]]
