@@ -106,6 +106,15 @@ def test_greetings_and_off_topic_get_one_line_and_a_way_back(make, message, open
     assert len(reply) < 400 and chat.tutor.model.prompts == []
 
 
+def test_off_topic_after_a_question_says_how_to_ask_a_follow_up_again(make):
+    chat = Chat(make())
+    chat("what is **ROUGE** used for?")
+    reply = chat("whats the weather tmrw")
+    assert "outside this course" in reply and "(*what is ROUGE used for?*)" in reply and "ask again" in reply
+    fresh = Chat(make())  # no earlier question: nothing to point back to
+    assert "last question" not in fresh("whats the weather tmrw")
+
+
 def test_a_follow_up_is_answered_about_the_previous_topic(make):
     chat = Chat(make())
     first = chat("what is chain of thought prompting?")

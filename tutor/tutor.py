@@ -146,7 +146,7 @@ class Tutor:
             else:
                 yield replies.offer_to_grade(exercise)
         elif intent.name in ("greeting", "off_topic"):
-            yield replies.redirect(intent, lesson, exercise)
+            yield replies.redirect(intent, lesson, exercise, replies.last_question(history) if session.topic else "")
         elif intent.name == "followup" and previous in AFTER_HELP and exercise is not None:
             yield self.help(session, lesson, False)  # "why?" after a hint or a failed attempt: the next hint
         else:

@@ -41,11 +41,18 @@ def next_step(lesson, exercise) -> str:
             "*what are delimiters for?*")
 
 
-def redirect(intent, lesson, exercise) -> str:
-    """One friendly line for a greeting, thanks or an off-topic message, then back to the lesson."""
+def redirect(intent, lesson, exercise, previous_question: str = "") -> str:
+    """One friendly line for a greeting, thanks or an off-topic message, then back to the lesson.
+    ``previous_question``: the learner's last question answered from the readings, if any. A short follow-up
+    to it can be misread as off-topic (about 1 in 5 do on new phrasings), so the reply says how to ask again."""
     if intent.name == "off_topic":
         opening = ("That is outside this course, so I will leave it there: I can only help with prompting and how "
                    "language models work.")
+        if previous_question:
+            shown = re.sub(r"[*_`\[\]<>#|\\]", "", " ".join(previous_question.split()))  # shown as text, not markup
+            shown = shown if len(shown) <= 80 else shown[:77] + "..."
+            opening += (f" If you meant it about your last question (*{shown}*), ask again with that topic in it "
+                        "and I will answer from the readings.")
     elif _THANKS.search(intent.rest):
         opening = "You're welcome!"
     elif _BYE.search(intent.rest):
