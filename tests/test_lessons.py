@@ -172,7 +172,7 @@ def test_cli_check_warns_about_thin_samples_and_calibrate_reports_both_splits(tm
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["model"] == "none (rubric only)"
-    assert report["tune"]["total"]["samples"] == 10 and report["heldout"]["total"]["samples"] == 6
+    assert report["tune"]["total"]["samples"] == 11 and report["heldout"]["total"]["samples"] == 6
     assert set(report["tune"]["lessons"]) == {"delimiters"} and report["tune"]["total"]["agreement"] == 1.0
 
     thin = (BAD / "good.yaml").read_text()  # a valid lesson without samples

@@ -14,6 +14,7 @@ from tutor.config import Settings
 from tutor.errors import NotFound
 from tutor.grading import Grade, Grader, feedback_markdown
 from tutor.lessons import Exercise, Lesson, LessonSet, load_lessons
+from tutor.markdown import fenced
 from tutor.progress import Progress
 from tutor.tutoring.hints import Coach, misses_of
 
@@ -127,8 +128,8 @@ class Course:
         example = lesson.examples[0]
         return (
             f"## {lesson.title}\n\n**You will learn to:**\n{objectives}\n\n**The tactic:** {lesson.tactic.strip()}\n\n"
-            f"{lesson.explanation.strip()}\n\n### Worked example\n\n**A weak prompt:**\n```\n{example.weak.strip()}\n```\n"
-            f"**A better prompt:**\n```\n{example.improved.strip()}\n```\n**Why it is better:** {example.why.strip()}"
+            f"{lesson.explanation.strip()}\n\n### Worked example\n\n**A weak prompt:**\n{fenced(example.weak.strip())}\n"
+            f"**A better prompt:**\n{fenced(example.improved.strip())}\n**Why it is better:** {example.why.strip()}"
         )
 
     def pose(self, session) -> str:
@@ -144,7 +145,7 @@ class Course:
                         "and `Tool <name>: <description>` lines to describe them. I will run the agent on the model "
                         "and grade your spec and its trace (the **Agent lab** tab shows every step)."
                }.get(exercise.kind, "Write your **answer** in your own words.")
-        material = f"\n\n**Material:**\n```\n{exercise.input.strip()}\n```" if exercise.input else ""
+        material = f"\n\n**Material:**\n{fenced(exercise.input.strip())}" if exercise.input else ""
         if exercise.agent:
             material = (f"\n\n**The user asks the agent:** {exercise.agent.question.strip()}\n\n**Tools on offer:** "
                         + ", ".join(f"`{name}`" for name in exercise.agent.offered))
@@ -159,7 +160,7 @@ class Course:
             return "There is no exercise in progress. Start one with `/lesson <id>`."
         if session.solved:
             return ("You have already passed this exercise, so here is the model solution to compare with yours:"
-                    f"\n\n```\n{exercise.solution.strip()}\n```\n\n**Next:** type `/next` to go on.")
+                    f"\n\n{fenced(exercise.solution.strip())}\n\n**Next:** type `/next` to go on.")
         before = session.hints_shown
         text = self.coach.hint(session, lesson, exercise, self.lessons, asked_for_solution)
         if before < session.hints_shown <= len(exercise.hints):
@@ -167,7 +168,7 @@ class Course:
         return text
 
     def solution(self, exercise: Exercise, why: str) -> str:
-        return f"{why}, so here is a model solution:\n\n```\n{exercise.solution.strip()}\n```\n\nType `/next` to go on."
+        return f"{why}, so here is a model solution:\n\n{fenced(exercise.solution.strip())}\n\nType `/next` to go on."
 
     def go_to(self, session, lesson_id: str, exercise_id: str) -> Exercise:
         """Put the session on one exercise (the API and `tutor grade --learner` submit this way)."""

@@ -13,6 +13,7 @@ the rest. lessons/README.md documents the format for instructors.
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Literal
@@ -156,7 +157,9 @@ class LessonSet:
             if lesson.id == lesson_id:
                 return lesson
         known = ", ".join(self.ids) or "none loaded"
-        raise NotFound(f"There is no lesson '{lesson_id}'. Known lessons: {known}.")
+        close = difflib.get_close_matches(str(lesson_id).lower(), self.ids, n=1, cutoff=0.75)
+        guess = f" Did you mean `{close[0]}`?" if close else ""
+        raise NotFound(f"There is no lesson '{lesson_id}'.{guess} Known lessons: {known}.")
 
     @property
     def ids(self) -> list[str]:

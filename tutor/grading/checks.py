@@ -86,7 +86,10 @@ class RegexCheck(_Check):
 
     def evaluate(self, text: str) -> tuple[bool, str]:
         match = re.search(self.pattern, text, _FLAGS)  # `re` caches compiled patterns
-        return (True, f"matched '{_clip(match.group(0))}'") if match else self._fail()
+        if not match:
+            return self._fail()
+        # A pattern that asserts an absence (a lookahead) matches nothing: say so instead of "matched ''".
+        return True, f"matched '{_clip(match.group(0))}'" if match.group(0) else "nothing in it goes against this"
 
 
 # (opening, closing) around {input}, tested on the non-blank text right before and after it.

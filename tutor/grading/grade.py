@@ -24,6 +24,7 @@ from tutor.errors import TutorError
 from tutor.grading.calibrate import ModelCalibration
 from tutor.grading.checks import PLACEHOLDER as INPUT_SLOT
 from tutor.grading.judge import SUBMISSION_TOKENS, ask_judge, cut_note, fit_tokens, overhead
+from tutor.markdown import fenced
 from tutor.models import GREEDY, ChatModel, complete
 from tutor.rouge import rouge
 
@@ -163,6 +164,10 @@ class Grader:
         trace_checks = []
         if exercise.kind == "agent" and self.model is not None:  # the learner's agent runs; its trace is graded
             output, trace_checks = self._agent_checks(exercise, text)
+            if any(not c.counted for c in trace_checks):
+                notes.append(f"The agent's run is shown but only partly graded on {self.model.info.name}: even the "
+                             "lesson's reference spec does not complete it on this model, so your spec is graded "
+                             "mostly on what it says. A larger model runs it for real.")
         else:
             output = self.run_prompt(exercise, text) if exercise.kind == "prompt" and self.model is not None else None
         targets = {"prompt": text, "answer": text, "output": output or ""}
@@ -210,6 +215,13 @@ class Grader:
 _YOUR = {"prompt": "your prompt", "answer": "your answer", "output": "what the model wrote from your prompt"}
 
 
+def _self_check_line(judge: dict) -> str:
+    """The model's own verdict, in learner terms: operators read why it is off in `tutor lessons calibrate`."""
+    if judge["verdict"] == "not used on this model":
+        return "**Self-check:** not used with this model (it counts only where it was measured to be reliable)."
+    return f"**Self-check:** {judge['verdict']}" + (f": {judge['reason']}" if judge["reason"] else "")
+
+
 def feedback_markdown(grade: Grade) -> str:
     """What the learner sees after a submission: what is missing first, then every check, ROUGE and the judge."""
     head = "**Passed**" if grade.passed else "**Not yet**"
@@ -225,15 +237,18 @@ def feedback_markdown(grade: Grade) -> str:
     if lines[-1] != "":
         lines = lines[:2] + ["**What is missing**"] + lines[2:] + [""]
     if grade.output is not None:
-        lines += ["**What the model produced from your prompt:**", "", "```", grade.output or "(nothing)", "```", ""]
+        lines += ["**What the model produced from your prompt:**", "", fenced(grade.output or "(nothing)"), ""]
     lines.append("**Checks**")
     for c in grade.checks:
         mark = "pass" if c.passed else "fail"
         mark = mark if c.counted else f"{mark}, not counted on this model"
-        lines.append(f"- **{mark}** `{c.name}`{' (required)' if c.required else ''}: {c.detail}")
+        tags = ([f"`{c.name}`"] if c.asks else []) + (["required"] if c.required else [])
+        label = c.asks or f"`{c.name}`"  # what the task asks, in words, where the lesson says it
+        suffix = f" ({', '.join(tags)})" if tags else ""
+        lines.append(f"- **{mark}** {label}{suffix}: {c.detail}")
     r = grade.rouge
     lines += ["", f"**ROUGE** vs the reference: ROUGE-1 {r['rouge1']:.2f} · ROUGE-2 {r['rouge2']:.2f} · "
                   f"ROUGE-L {r['rougeL']:.2f}", "",
-              f"**Self-check:** {grade.judge['verdict']}" + (f": {grade.judge['reason']}" if grade.judge["reason"] else "")]
+              _self_check_line(grade.judge)]
     lines += ["", *(f"_{n}_" for n in grade.notes)] if grade.notes else []
     return "\n".join(lines)

@@ -24,6 +24,8 @@ from typing import Callable
 
 import numpy as np
 
+from tutor.markdown import fenced
+
 # A reply whose ROUGE-L against the solution reaches 0.4 (F-measure), or that holds half of the solution's words
 # in order (LCS recall 0.5), gives the solution away. Candidate examples must stay far below: 0.3.
 REVEAL_F, REVEAL_RECALL, EXAMPLE_MAX_F = 0.4, 0.5, 0.3
@@ -177,7 +179,7 @@ class Coach:
         closeness = vectors @ self.embed([about])[0] + np.array([0.15 * (c[2] == lesson.title) for c in candidates])
         best = candidates[int(np.argmax(closeness))]
         return (f"Here is a prompt for a **different task** (from the lesson *{best[2]}*) that shows the "
-                f"technique:\n\n```\n{best[0]}\n```\n\nWhy it works: {best[1]}")
+                f"technique:\n\n{fenced(best[0])}\n\nWhy it works: {best[1]}")
 
 
 def _thing(exercise) -> str:

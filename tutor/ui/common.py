@@ -17,6 +17,8 @@ EMPTY_REPLY = "(The model returned an empty reply. Try rephrasing, or type `/hel
 
 CSS = """
 .tutor-note {font-size: 0.9em; opacity: 0.85}
+/* Lesson material and solutions in the chat wrap instead of running off the right edge under the copy icon. */
+#tutor-chat pre {white-space: pre-wrap; overflow-wrap: anywhere; padding-right: 2.5em}
 """
 
 

@@ -37,7 +37,7 @@ def build(model: ChatModel, limits: dict, max_chars: int) -> None:
             yield f"Cannot run: {exc}", "", ""
 
     with gr.Tab("Playground", id="playground"):
-        gr.Markdown("Run any prompt on the model. Every generation setting is here; the box on the right shows "
+        gr.Markdown("Run any prompt on the model. Every generation setting is here; the box below the settings shows "
                     "the exact text the model received, with its chat template applied.")
         with gr.Row():
             with gr.Column(scale=3):

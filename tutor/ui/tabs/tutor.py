@@ -134,7 +134,7 @@ def build(demo: gr.Blocks, tutor: Tutor, limits: dict) -> None:
     with gr.Tab("Tutor", id="tutor"):
         with gr.Row():
             with gr.Column(scale=3):
-                chatbot = gr.Chatbot(label="Tutor", height=560, line_breaks=False,
+                chatbot = gr.Chatbot(label="Tutor", height=560, line_breaks=False, elem_id="tutor-chat",
                                      placeholder="Ask about prompting, or pick a lesson on the right")
                 with gr.Row():
                     textbox = gr.Textbox(placeholder="Ask a question, or /lesson delimiters", show_label=False,
