@@ -364,3 +364,20 @@ def test_length_counts_words():
 def test_invalid_checks_are_rejected(kind, fields, fragment):
     with pytest.raises(ValueError, match=re.escape(fragment)):
         _check(kind, **fields)
+
+
+def test_a_mistyped_lesson_id_gets_the_closest_one_suggested():
+    with pytest.raises(NotFound, match="Did you mean `delimiters`"):
+        LESSONS.get("delimeters")
+    with pytest.raises(NotFound) as far:
+        LESSONS.get("bread")
+    assert "Did you mean" not in str(far.value)
+
+
+def test_code_blocks_outlast_the_backticks_inside_them():
+    from tutor.markdown import fenced
+
+    solution = LESSONS.get("delimiters").exercise("resist-injection").solution.strip()
+    shown = fenced(solution)
+    assert "```" in solution and shown.startswith("````\n") and shown.endswith("\n````")
+    assert fenced("plain") == "```\nplain\n```"
