@@ -3,7 +3,6 @@ URL, and always stopped (the whole process group), whatever the test did."""
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -12,6 +11,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tutor.loadtest import stop_group
 
 BIN = Path(sys.executable).parent  # the virtualenv's console scripts (transformers, chroma)
 
@@ -43,13 +44,7 @@ def running(command: list[str], health_url: str, log_path: Path, timeout_s: floa
 
 def stop(process: subprocess.Popen) -> None:
     """SIGTERM to the server's process group, SIGKILL after 10 s."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+    stop_group(process, grace_s=10)
 
 
 def _tail(path: Path, lines: int = 30) -> str:

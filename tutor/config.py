@@ -27,8 +27,10 @@ def gpu_visible() -> bool:
     return Path("/proc/driver/nvidia/version").exists()
 
 
-def _opt(env: str, help: str, default):
-    return field(default=default, metadata={"env": env, "help": help})
+def _opt(env: str, help: str, default, secret: bool = False):
+    """A setting read from ``env``. ``secret``: kept out of ``repr``, so no log line that prints the settings
+    shows it (a password, an API key, a database URL that holds a password)."""
+    return field(default=default, repr=not secret, metadata={"env": env, "help": help})
 
 
 @dataclass(frozen=True)
@@ -123,29 +125,29 @@ class Settings:
         "Model calls run at once. One model in one process: 1 keeps CPU threads from fighting; raise it on a GPU.",
         1,
     )
-    # repr=False: a password inside the URL must not reach a log line that prints the settings.
-    database_url: str = field(default="", repr=False, metadata={
-        "env": "TUTOR_DATABASE_URL",
-        "help": "Learner progress in PostgreSQL, shared by several app replicas, e.g. "
-                "`postgresql://tutor@127.0.0.1:5432/tutor`. Unset: SQLite in TUTOR_DATA_DIR.",
-    })
-    instructor_password: str = field(default="", repr=False, metadata={
-        "env": "TUTOR_INSTRUCTOR_PASSWORD",
-        "help": "Opens the Instructor tab (class dashboard and CSV export) to whoever types it. "
-                "Unset: the tab is not there.",
-    })
+    database_url: str = _opt(
+        "TUTOR_DATABASE_URL",
+        "Learner progress in PostgreSQL, shared by several app replicas, e.g. "
+        "`postgresql://tutor@127.0.0.1:5432/tutor`. Unset: SQLite in TUTOR_DATA_DIR.",
+        "", secret=True,
+    )
+    instructor_password: str = _opt(
+        "TUTOR_INSTRUCTOR_PASSWORD",
+        "Opens the Instructor tab (class dashboard and CSV export) to whoever types it. Unset: the tab is not there.",
+        "", secret=True,
+    )
     openai_model: str = _opt(
         "TUTOR_OPENAI_MODEL",
         "With `TUTOR_MODEL=openai:<base_url>`: the model name to ask the server for (as `GET /v1/models` lists it, "
         "e.g. a vLLM LoRA module name). Empty picks the server's only model.",
         "",
     )
-    # repr=False: the key must not reach a log line that prints the settings.
-    openai_api_key: str = field(default="", repr=False, metadata={
-        "env": "TUTOR_OPENAI_API_KEY",
-        "help": "With `TUTOR_MODEL=openai:...`: the key sent as `Authorization: Bearer <key>`; empty sends none. "
-                "Never logged.",
-    })
+    openai_api_key: str = _opt(
+        "TUTOR_OPENAI_API_KEY",
+        "With `TUTOR_MODEL=openai:...`: the key sent as `Authorization: Bearer <key>`; empty sends none. "
+        "Never logged.",
+        "", secret=True,
+    )
     openai_timeout: int = _opt(
         "TUTOR_OPENAI_TIMEOUT",
         "With `TUTOR_MODEL=openai:...`: seconds to wait for the server's next streamed chunk (the first one includes "

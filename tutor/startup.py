@@ -54,8 +54,9 @@ class StartupStatus:
 
     def snapshot(self) -> dict:
         with self._lock:
-            return {"ready": False, "step": self.step, "model": self.model, "expected": self.expected,
-                    "seconds": round(time.monotonic() - self.started)}
+            snapshot = {"ready": False, "step": self.step, "model": self.model, "expected": self.expected,
+                        "seconds": round(time.monotonic() - self.started)}
+        return {**snapshot, "line": status_line(snapshot)}  # the page shows the line as worded here
 
 
 PAGE = """<!doctype html>
@@ -69,8 +70,7 @@ PAGE = """<!doctype html>
 of a machine prepares the model; later starts are quicker.</p></main>
 <script>
 function show(s) {{
-  document.getElementById("status").textContent = "Preparing the model " + s.model + ": " + s.step + " ("
-    + s.seconds + " s so far; " + s.expected + ").";
+  document.getElementById("status").textContent = s.line;
 }}
 async function poll() {{
   try {{
